@@ -1,0 +1,43 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# Installs what a fresh Debian 12 machine lacks (system packages with apt, npm
+# packages from the lockfile) and builds everything: kernel objects, the native
+# addon and the TypeScript. Idempotent and quiet when nothing is missing; every
+# step prints one progress line.
+set -eu
+cd "$(dirname "$0")/.."
+
+say() { printf 'peregrine: %s\n' "$*" >&2; }
+
+# System packages: command or file that proves each one is present.
+need=""
+command -v clang >/dev/null 2>&1 || need="$need clang llvm"
+command -v bpftool >/dev/null 2>&1 || need="$need bpftool"
+[ -f /usr/include/bpf/libbpf.h ] || need="$need libbpf-dev"
+[ -f /usr/include/libelf.h ] || need="$need libelf-dev"
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+command -v make >/dev/null 2>&1 || need="$need make"
+command -v g++ >/dev/null 2>&1 || need="$need g++"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
+if [ -n "$need" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		say "missing system packages:$need (run as root, or install them with apt-get)"
+		exit 1
+	fi
+	say "installing system packages:$need"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+# npm packages from the lockfile, only when they changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+	say "installing npm packages from the lockfile"
+	npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "building kernel objects, native addon and TypeScript"
+sh scripts/build.sh
