@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one schema of every record the kernel side hands to user space.
+ * src/generated/records.ts is generated from the BTF of the compiled objects
+ * (scripts/gen-records.ts); never mirror these structs by hand.
+ *
+ * Rules: fixed-width types only, explicit padding named _pad*, no bitfields,
+ * no pointers, every record starts with struct pg_header. Flags and other
+ * constants user space needs are enums (enums reach BTF, #defines do not).
+ * Variable-size records end in `char data[]`; the parts stored there follow in
+ * the order of the struct's `<part>_len` fields, without separators.
+ */
+#ifndef PG_EVENTS_H
+#define PG_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Bumped when a record changes shape incompatibly; carried in every header. */
+enum pg_schema {
+	PG_SCHEMA_VERSION = 1,
+};
+
+/* Record types. Ranges leave room for the sensors to come. */
+enum pg_record_type {
+	PG_REC_EXEC = 1, /* struct pg_exec_event: a successful execve/execveat */
+	PG_REC_FORK = 2, /* struct pg_fork_event: a new process (not a thread) */
+	PG_REC_EXIT = 3, /* struct pg_exit_event: the last thread of a process exited */
+	PG_REC_PROC = 4, /* struct pg_exec_event: a process that existed at start (task iterator) */
+	PG_REC_FILE_FIRST = 16, /* 16..31: file sensor */
+	PG_REC_NET_FIRST = 32, /* 32..47: network sensor */
+	PG_REC_PRIV_FIRST = 48, /* 48..63: privilege sensor */
+	PG_REC_KERNEL_FIRST = 64, /* 64..79: kernel-integrity sensor */
+};
+
+/* Capacities compiled into the objects (bytes, without NUL). */
+enum pg_limits {
+	PG_PATH_MAX = 4096, /* binary path and cwd: whole PATH_MAX */
+	PG_ARGS_MAX = 4096, /* argv bytes kept; the rest is flagged truncated */
+	PG_CGROUP_NAME_MAX = 256, /* cgroup v2 leaf name (kernfs name, NAME_MAX) */
+	PG_TTY_NAME_MAX = 64, /* struct tty_struct.name */
+	PG_COMM_MAX = 16, /* TASK_COMM_LEN */
+};
+
+struct pg_header {
+	__u16 type; /* enum pg_record_type */
+	__u16 version; /* PG_SCHEMA_VERSION */
+	__u32 size; /* bytes of this record, including variable data */
+	__u64 ktime; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when the record was made */
+};
+
+/*
+ * A process identity. pid is the tgid; ktime is when this identity began:
+ * the exec time for an exec'd image, task->start_time (CLOCK_MONOTONIC) for a
+ * process forked but not (yet) exec'd and for processes found at start.
+ * Both halves are CLOCK_MONOTONIC ns, so (pid, ktime) is unique per boot.
+ */
+struct pg_exec_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 ktime;
+};
+
+/* Flag bits of pg_exec_event.flags (exec and proc records). */
+enum pg_exec_flag {
+	PG_EXEC_ARGS_TRUNCATED = 1 << 0, /* argv longer than args_max: kept the first bytes */
+	PG_EXEC_PATH_TRUNCATED = 1 << 1, /* binary path longer than PG_PATH_MAX: kept the last bytes */
+	PG_EXEC_CWD_TRUNCATED = 1 << 2, /* cwd longer than PG_PATH_MAX: kept the last bytes */
+	PG_EXEC_EXE_DELETED = 1 << 3, /* binary was unlinked (like " (deleted)" in /proc/PID/exe) */
+	PG_EXEC_EXE_ANON = 1 << 4, /* binary has no path (pseudo file); path holds its name */
+	PG_EXEC_EXE_MEMFD = 1 << 5, /* binary is a memfd; path is "memfd:<name>" */
+	PG_EXEC_SETUID = 1 << 6, /* euid != uid after exec */
+	PG_EXEC_SETGID = 1 << 7, /* egid != gid after exec */
+	PG_EXEC_ARGS_FAULT = 1 << 8, /* argv could not be read; args empty */
+	PG_EXEC_PARENT_GUESSED = 1 << 9, /* parent not in pg_execs: key computed {tgid, start_time} */
+	PG_EXEC_NO_EXE = 1 << 10, /* no binary (kernel thread / exited mm): path empty */
+	PG_EXEC_KTHREAD = 1 << 11, /* kernel thread (proc records) */
+	PG_EXEC_NO_ARGS = 1 << 12, /* argv not collected (proc records: read /proc/PID/cmdline) */
+	PG_EXEC_SELF = 1 << 30, /* the agent itself (tgid == self_tgid) */
+};
+
+/*
+ * PG_REC_EXEC (sched_process_exec) and PG_REC_PROC (task iterator at start).
+ * data[] holds, in order and without NULs between parts:
+ *   path   (path_len bytes)   binary, from bprm->file / mm->exe_file, walked in the kernel
+ *   args   (args_len bytes)   argv as in /proc/PID/cmdline: each argument NUL-terminated
+ *   cwd    (cwd_len bytes)    task->fs->pwd, walked in the kernel
+ *   cgroup (cgroup_len bytes) cgroup v2 leaf name (kernfs name of the default-hierarchy cgroup)
+ */
+struct pg_exec_event {
+	struct pg_header hdr;
+	struct pg_exec_key key; /* this identity */
+	struct pg_exec_key parent; /* the real parent's identity (pg_execs entry of its tgid) */
+	struct pg_exec_key prev; /* identity this exec replaced (same pid); zero for proc records */
+	__u32 pid; /* tgid */
+	__u32 tid; /* thread id (== pid after exec's de_thread) */
+	__u32 ppid; /* real parent's tgid */
+	__u32 nspid; /* pid in the task's own pid namespace */
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 loginuid; /* audit login uid (auid); 0xffffffff when unset or no CONFIG_AUDIT */
+	__u32 sessionid; /* audit session id; 0xffffffff when unset */
+	__u32 flags; /* enum pg_exec_flag */
+	__u32 exe_mode; /* i_mode of the binary (file type and permission bits, e.g. S_ISUID) */
+	__u64 exe_ino; /* inode number of the binary */
+	__u32 exe_dev; /* s_dev of the binary's superblock (kernel encoding: major << 20 | minor) */
+	__u32 _pad0;
+	__u64 cap_effective;
+	__u64 cap_permitted;
+	__u64 cap_inheritable;
+	__u64 cgroup_id; /* cgroup v2 id (kernfs id), as bpf_get_current_cgroup_id() */
+	__u64 start_time; /* task->start_time: CLOCK_MONOTONIC ns of the fork */
+	__u64 start_boottime; /* task->start_boottime: CLOCK_BOOTTIME ns of the fork */
+	__u32 ns_pid; /* namespace inode numbers, as in /proc/PID/ns/<name> */
+	__u32 ns_mnt;
+	__u32 ns_net;
+	__u32 ns_user;
+	__u32 ns_uts;
+	__u32 ns_ipc;
+	__u32 ns_cgroup;
+	__u32 ns_time; /* 0 before 5.6 */
+	char tty[PG_TTY_NAME_MAX]; /* controlling tty name ("pts/3"), NUL-terminated; empty if none */
+	char comm[PG_COMM_MAX]; /* task comm after exec, NUL-terminated unless 16 chars */
+	__u16 path_len;
+	__u16 args_len;
+	__u16 cwd_len;
+	__u16 cgroup_len;
+	char data[];
+};
+
+/* Flag bits of pg_fork_event.flags. */
+enum pg_fork_flag {
+	PG_FORK_PARENT_GUESSED = 1 << 9, /* forking process not in pg_execs: key computed */
+	PG_FORK_SELF = 1 << 30, /* forked by the agent */
+};
+
+/* PG_REC_FORK (sched_process_fork): a new thread-group leader; threads are not reported. */
+struct pg_fork_event {
+	struct pg_header hdr;
+	struct pg_exec_key key; /* the child: {child tgid, child->start_time} */
+	struct pg_exec_key parent; /* the forking process's identity */
+	__u32 pid; /* child tgid */
+	__u32 tid; /* child tid (== pid) */
+	__u32 ppid; /* child's real parent tgid (differs from parent.pid with CLONE_PARENT) */
+	__u32 flags; /* enum pg_fork_flag */
+	__u64 start_time; /* child->start_time (== key.ktime) */
+};
+
+/* Flag bits of pg_exit_event.flags. */
+enum pg_exit_flag {
+	PG_EXIT_GROUP = 1 << 0, /* exit_group() or a fatal signal (SIGNAL_GROUP_EXIT): code is the group's */
+	PG_EXIT_KEY_GUESSED = 1 << 9, /* process not in pg_execs: key computed */
+	PG_EXIT_SELF = 1 << 30, /* the agent itself */
+};
+
+/* PG_REC_EXIT (sched_process_exit): only when the last thread of the group is gone. */
+struct pg_exit_event {
+	struct pg_header hdr;
+	struct pg_exec_key key;
+	__u32 pid; /* tgid */
+	__u32 tid; /* the last thread to exit */
+	__u32 exit_code; /* raw wait status as the parent sees it: (status << 8) | signal | 0x80 core */
+	__u32 flags; /* enum pg_exit_flag */
+};
+
+/* Value of the pg_execs map (key: tgid). The kernel-side authority on identity and parentage. */
+struct pg_exec_entry {
+	struct pg_exec_key key;
+	struct pg_exec_key parent;
+	__u32 flags; /* enum pg_exec_flag bits of the record that created the entry */
+	__u32 _pad;
+};
+
+/*
+ * Indexes of the per-CPU pg_stats counters (u64 each; user space sums the CPUs).
+ * Every object has its own pg_stats array of PG_STAT_MAX slots; each sensor
+ * counts into its own range so one enum describes them all.
+ */
+enum pg_stat {
+	PG_STAT_EXEC = 0, /* exec records submitted */
+	PG_STAT_EXEC_DROP = 1, /* exec records lost: ring buffer full */
+	PG_STAT_FORK = 2,
+	PG_STAT_FORK_DROP = 3,
+	PG_STAT_EXIT = 4,
+	PG_STAT_EXIT_DROP = 5,
+	PG_STAT_PROC = 6, /* proc records written to the iterator */
+	PG_STAT_PROC_DROP = 7, /* bpf_seq_write failed (buffer overflow; the iterator retries the task) */
+	PG_STAT_KEY_MISS = 8, /* an identity (parent, prev, exiting) not in pg_execs: key computed */
+	PG_STAT_EXECS_FULL = 9, /* pg_execs update failed */
+	PG_STAT_PATH_TRUNCATED = 10, /* a path longer than PG_PATH_MAX (or deeper than the walk) */
+	PG_STAT_ARGS_TRUNCATED = 11,
+	PG_STAT_ARGS_FAULT = 12, /* argv unreadable */
+	PG_STAT_WAKEUP = 13, /* submits that forced a consumer wake-up */
+	PG_STAT_PROCESS_LAST = 31, /* 0..31: process sensor */
+	/* 32..63 file, 64..95 network, 96..127 privilege, 128..159 kernel */
+	PG_STAT_MAX = 160,
+};
+
+#endif /* PG_EVENTS_H */
