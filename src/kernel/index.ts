@@ -1,0 +1,16 @@
+// Public surface of the kernel boundary: the only module that talks to the addon.
+export { KernelError, NotSupportedError, VerifierError, hintFor, summarizeVerifierLog } from './errors.js';
+export type { FeatureName, FeatureReport, FeatureStatus, ProbeOptions } from './features.js';
+export { FEATURE_PROBES, probeFeatures } from './features.js';
+export { readIterator } from './iterator.js';
+export { Link } from './link.js';
+export type { MapSpec } from './map.js';
+export { BpfMap, MapUpdateFlags } from './map.js';
+export type { OpenHandleCounts } from './native.js';
+export { openHandles } from './native.js';
+export type { AttachOptions, ConstValue, MapInfo, ProgramInfo } from './object.js';
+export { BpfObject } from './object.js';
+export type { BatchHandler, RingBufferOptions, RingBufferStats } from './ring-buffer.js';
+export { forEachRecord, RingBuffer } from './ring-buffer.js';
+export { bpfLsmActive, findMount, readLockdown, readLsmList } from './sysfs.js';
+export { ensureTracefs } from './tracefs.js';
