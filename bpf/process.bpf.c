@@ -17,9 +17,12 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Config, set by user space before load (frozen .rodata: the verifier prunes on it). */
-const volatile __u64 wakeup_bytes = 0; /* wake the consumer once this much is queued; 0 = adaptive (every record) */
-const volatile __u32 self_tgid = 0; /* the agent's pid: its records are flagged *_SELF, not dropped */
-const volatile __u32 args_max = PG_ARGS_MAX; /* argv bytes kept per exec, <= PG_ARGS_MAX */
+/* Wake the consumer once this many bytes are queued; 0 = adaptive (whenever it waits). */
+const volatile __u64 wakeup_bytes = 0;
+/* The agent's own tgid: its records are flagged *_SELF, not dropped. */
+const volatile __u32 self_tgid = 0;
+/* argv bytes kept per exec, <= PG_ARGS_MAX. */
+const volatile __u32 args_max = PG_ARGS_MAX;
 
 /* Record scratch: fixed part + path + args + cwd + cgroup fits; offsets are masked to it. */
 #define PG_REC_BUF_SIZE 16384
@@ -232,7 +235,8 @@ static __always_inline __u32 fill_tail(struct task_struct *task, struct process_
 
 	name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
 	off = clamp(off, 3 * PG_PATH_MAX);
-	n = bpf_probe_read_kernel_str(&s->rec[sizeof(struct pg_exec_event) + off], PG_CGROUP_NAME_MAX, name);
+	n = bpf_probe_read_kernel_str(&s->rec[sizeof(struct pg_exec_event) + off],
+				      PG_CGROUP_NAME_MAX, name);
 	if (n > 0) {
 		e->cgroup_len = n - 1; /* without the NUL */
 		off += n - 1;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds every bpf/*.bpf.c into build/bpf/<name>.bpf.o (CO-RE, one object per concern).
 # build/vmlinux.h is regenerated from the running kernel's BTF only when missing or older
 # than /sys/kernel/btf/vmlinux; objects are rebuilt only when older than their source or any

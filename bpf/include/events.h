@@ -65,7 +65,7 @@ struct pg_exec_key {
 /* Flag bits of pg_exec_event.flags (exec and proc records). */
 enum pg_exec_flag {
 	PG_EXEC_ARGS_TRUNCATED = 1 << 0, /* argv longer than args_max: kept the first bytes */
-	PG_EXEC_PATH_TRUNCATED = 1 << 1, /* binary path longer than PG_PATH_MAX: kept the last bytes */
+	PG_EXEC_PATH_TRUNCATED = 1 << 1, /* binary path over PG_PATH_MAX: kept the last bytes */
 	PG_EXEC_CWD_TRUNCATED = 1 << 2, /* cwd longer than PG_PATH_MAX: kept the last bytes */
 	PG_EXEC_EXE_DELETED = 1 << 3, /* binary was unlinked (like " (deleted)" in /proc/PID/exe) */
 	PG_EXEC_EXE_ANON = 1 << 4, /* binary has no path (pseudo file); path holds its name */
@@ -73,7 +73,7 @@ enum pg_exec_flag {
 	PG_EXEC_SETUID = 1 << 6, /* euid != uid after exec */
 	PG_EXEC_SETGID = 1 << 7, /* egid != gid after exec */
 	PG_EXEC_ARGS_FAULT = 1 << 8, /* argv could not be read; args empty */
-	PG_EXEC_PARENT_GUESSED = 1 << 9, /* parent not in pg_execs: key computed {tgid, start_time} */
+	PG_EXEC_PARENT_GUESSED = 1 << 9, /* parent not in pg_execs: key is {tgid, start_time} */
 	PG_EXEC_NO_EXE = 1 << 10, /* no binary (kernel thread / exited mm): path empty */
 	PG_EXEC_KTHREAD = 1 << 11, /* kernel thread (proc records) */
 	PG_EXEC_NO_ARGS = 1 << 12, /* argv not collected (proc records: read /proc/PID/cmdline) */
@@ -155,7 +155,8 @@ struct pg_fork_event {
 
 /* Flag bits of pg_exit_event.flags. */
 enum pg_exit_flag {
-	PG_EXIT_GROUP = 1 << 0, /* exit_group() or a fatal signal (SIGNAL_GROUP_EXIT): code is the group's */
+	/* SIGNAL_GROUP_EXIT was set: exit_group(), a fatal signal, or (6.0+) the last thread's exit */
+	PG_EXIT_GROUP = 1 << 0,
 	PG_EXIT_KEY_GUESSED = 1 << 9, /* process not in pg_execs: key computed */
 	PG_EXIT_SELF = 1 << 30, /* the agent itself */
 };
@@ -191,8 +192,8 @@ enum pg_stat {
 	PG_STAT_EXIT = 4,
 	PG_STAT_EXIT_DROP = 5,
 	PG_STAT_PROC = 6, /* proc records written to the iterator */
-	PG_STAT_PROC_DROP = 7, /* bpf_seq_write failed (buffer overflow; the iterator retries the task) */
-	PG_STAT_KEY_MISS = 8, /* an identity (parent, prev, exiting) not in pg_execs: key computed */
+	PG_STAT_PROC_DROP = 7, /* bpf_seq_write failed (the iterator retries the task) */
+	PG_STAT_KEY_MISS = 8, /* identity (parent, prev, exiting) not in pg_execs: computed */
 	PG_STAT_EXECS_FULL = 9, /* pg_execs update failed */
 	PG_STAT_PATH_TRUNCATED = 10, /* a path longer than PG_PATH_MAX (or deeper than the walk) */
 	PG_STAT_ARGS_TRUNCATED = 11,

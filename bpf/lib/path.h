@@ -25,7 +25,7 @@
 
 enum pg_path_result {
 	PG_PATH_OK = 0,
-	PG_PATH_TRUNCATED = 1 << 0, /* longer than PG_PATH_MAX or deeper than the walk: kept the tail */
+	PG_PATH_TRUNCATED = 1 << 0, /* over PG_PATH_MAX or deeper than the walk: kept the tail */
 	PG_PATH_DELETED = 1 << 1, /* the leaf dentry is unlinked */
 	PG_PATH_ANON = 1 << 2, /* a pseudo dentry with no parent (memfd, anon inode): name only */
 	PG_PATH_MEMFD = 1 << 3, /* an anonymous dentry named "memfd:..." */
@@ -142,7 +142,8 @@ static __always_inline __u32 pg_path_resolve(struct dentry *dentry, struct vfsmo
 		if (w.pos < PG_PATH_MAX - 6) {
 			w.pos++;
 			char *p = &w.buf[w.pos & (PG_PATH_MAX - 1)];
-			if (p[0] == 'm' && p[1] == 'e' && p[2] == 'm' && p[3] == 'f' && p[4] == 'd' && p[5] == ':')
+			if (p[0] == 'm' && p[1] == 'e' && p[2] == 'm' && p[3] == 'f' &&
+			    p[4] == 'd' && p[5] == ':')
 				w.result |= PG_PATH_MEMFD;
 		}
 	} else {
@@ -156,10 +157,12 @@ static __always_inline __u32 pg_path_resolve(struct dentry *dentry, struct vfsmo
 }
 
 /* Resolves a struct path * (e.g. &file->f_path, &fs->pwd) against the task's root. */
-static __always_inline __u32 pg_path_of(const struct path *path, struct fs_struct *fs, char *buf, __u32 *result)
+static __always_inline __u32 pg_path_of(const struct path *path, struct fs_struct *fs, char *buf,
+					__u32 *result)
 {
-	return pg_path_resolve(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), BPF_CORE_READ(fs, root.dentry),
-			       BPF_CORE_READ(fs, root.mnt), buf, result);
+	return pg_path_resolve(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt),
+			       BPF_CORE_READ(fs, root.dentry), BPF_CORE_READ(fs, root.mnt), buf,
+			       result);
 }
 
 #endif /* PG_LIB_PATH_H */

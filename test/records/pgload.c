@@ -59,17 +59,24 @@ static int print_record(void *ctx, void *data, size_t size)
 	case PG_REC_PROC: {
 		const struct pg_exec_event *e = data;
 		const char *d = e->data;
-		unsigned total = sizeof(*e) + e->path_len + e->args_len + e->cwd_len + e->cgroup_len;
+		unsigned total =
+			sizeof(*e) + e->path_len + e->args_len + e->cwd_len + e->cgroup_len;
 
-		printf("%s pid=%u tid=%u ppid=%u nspid=%u key=%u/%llu parent=%u/%llu prev=%u/%llu uid=%u euid=%u "
-		       "gid=%u egid=%u auid=%u ses=%u capeff=%llx flags=%#x ino=%llu mode=%o cg=%llu ns_pid=%u "
-		       "ns_mnt=%u ns_net=%u ns_user=%u tty=\"%s\" comm=\"%.16s\" lens=%u/%u/%u/%u%s",
-		       h->type == PG_REC_EXEC ? "EXEC" : "PROC", e->pid, e->tid, e->ppid, e->nspid, e->key.pid,
-		       (unsigned long long)e->key.ktime, e->parent.pid, (unsigned long long)e->parent.ktime, e->prev.pid,
-		       (unsigned long long)e->prev.ktime, e->uid, e->euid, e->gid, e->egid, e->loginuid, e->sessionid,
-		       (unsigned long long)e->cap_effective, e->flags, (unsigned long long)e->exe_ino, e->exe_mode,
-		       (unsigned long long)e->cgroup_id, e->ns_pid, e->ns_mnt, e->ns_net, e->ns_user, e->tty, e->comm,
-		       e->path_len, e->args_len, e->cwd_len, e->cgroup_len, total == h->size ? "" : " SIZE-MISMATCH");
+		printf("%s pid=%u tid=%u ppid=%u nspid=%u key=%u/%llu parent=%u/%llu prev=%u/%llu "
+		       "uid=%u euid=%u "
+		       "gid=%u egid=%u auid=%u ses=%u capeff=%llx flags=%#x ino=%llu mode=%o "
+		       "cg=%llu ns_pid=%u "
+		       "ns_mnt=%u ns_net=%u ns_user=%u tty=\"%s\" comm=\"%.16s\" "
+		       "lens=%u/%u/%u/%u%s",
+		       h->type == PG_REC_EXEC ? "EXEC" : "PROC", e->pid, e->tid, e->ppid, e->nspid,
+		       e->key.pid, (unsigned long long)e->key.ktime, e->parent.pid,
+		       (unsigned long long)e->parent.ktime, e->prev.pid,
+		       (unsigned long long)e->prev.ktime, e->uid, e->euid, e->gid, e->egid,
+		       e->loginuid, e->sessionid, (unsigned long long)e->cap_effective, e->flags,
+		       (unsigned long long)e->exe_ino, e->exe_mode,
+		       (unsigned long long)e->cgroup_id, e->ns_pid, e->ns_mnt, e->ns_net,
+		       e->ns_user, e->tty, e->comm, e->path_len, e->args_len, e->cwd_len,
+		       e->cgroup_len, total == h->size ? "" : " SIZE-MISMATCH");
 		put_bytes("path", d, e->path_len);
 		put_bytes("args", d + e->path_len, e->args_len);
 		put_bytes("cwd", d + e->path_len + e->args_len, e->cwd_len);
@@ -79,15 +86,15 @@ static int print_record(void *ctx, void *data, size_t size)
 	}
 	case PG_REC_FORK: {
 		const struct pg_fork_event *e = data;
-		printf("FORK pid=%u tid=%u ppid=%u key=%u/%llu parent=%u/%llu flags=%#x\n", e->pid, e->tid, e->ppid,
-		       e->key.pid, (unsigned long long)e->key.ktime, e->parent.pid, (unsigned long long)e->parent.ktime,
-		       e->flags);
+		printf("FORK pid=%u tid=%u ppid=%u key=%u/%llu parent=%u/%llu flags=%#x\n", e->pid,
+		       e->tid, e->ppid, e->key.pid, (unsigned long long)e->key.ktime, e->parent.pid,
+		       (unsigned long long)e->parent.ktime, e->flags);
 		break;
 	}
 	case PG_REC_EXIT: {
 		const struct pg_exit_event *e = data;
-		printf("EXIT pid=%u tid=%u key=%u/%llu code=%#x flags=%#x\n", e->pid, e->tid, e->key.pid,
-		       (unsigned long long)e->key.ktime, e->exit_code, e->flags);
+		printf("EXIT pid=%u tid=%u key=%u/%llu code=%#x flags=%#x\n", e->pid, e->tid,
+		       e->key.pid, (unsigned long long)e->key.ktime, e->exit_code, e->flags);
 		break;
 	}
 	default:
@@ -171,7 +178,8 @@ int main(int argc, char **argv)
 			const struct btf_type *sec = btf__type_by_id(btf, id);
 			const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
 			for (int i = 0; i < btf_vlen(sec); i++, vs++) {
-				const char *name = btf__name_by_offset(btf, btf__type_by_id(btf, vs->type)->name_off);
+				const char *name = btf__name_by_offset(
+					btf, btf__type_by_id(btf, vs->type)->name_off);
 				if (!strcmp(name, "wakeup_bytes"))
 					memcpy(v + vs->offset, &wakeup, 8);
 				else if (!strcmp(name, "self_tgid")) {
@@ -185,18 +193,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "load failed\n");
 		return 2;
 	}
-	bpf_object__for_each_program(prog, obj) {
+	bpf_object__for_each_program(prog, obj)
+	{
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING &&
 		    bpf_program__expected_attach_type(prog) == BPF_TRACE_ITER)
 			continue;
 		links[nlinks] = bpf_program__attach(prog);
 		if (!links[nlinks]) {
-			fprintf(stderr, "attach %s: %s\n", bpf_program__name(prog), strerror(errno));
+			fprintf(stderr, "attach %s: %s\n", bpf_program__name(prog),
+				strerror(errno));
 			return 2;
 		}
 		nlinks++;
 	}
-	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "pg_events")), print_record, NULL, NULL);
+	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "pg_events")),
+			      print_record, NULL, NULL);
 	if (!rb)
 		return 2;
 	if (iter)
