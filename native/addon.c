@@ -10,11 +10,11 @@
 
 /* Random but fixed tags so a handle of one kind is never taken for another. */
 static const napi_type_tag pg_tags[PG_KIND_MAX] = {
-	{ 0x7065726567726e01ULL, 0x6f626a6563740001ULL },
-	{ 0x7065726567726e02ULL, 0x6c696e6b00000002ULL },
-	{ 0x7065726567726e03ULL, 0x72696e6762756603ULL },
-	{ 0x7065726567726e04ULL, 0x6d61706664000004ULL },
-	{ 0x7065726567726e05ULL, 0x6974657266640005ULL },
+	{0x7065726567726e01ULL, 0x6f626a6563740001ULL},
+	{0x7065726567726e02ULL, 0x6c696e6b00000002ULL},
+	{0x7065726567726e03ULL, 0x72696e6762756603ULL},
+	{0x7065726567726e04ULL, 0x6d61706664000004ULL},
+	{0x7065726567726e05ULL, 0x6974657266640005ULL},
 };
 
 static const char *const pg_kind_names[PG_KIND_MAX] = {
@@ -201,7 +201,7 @@ static napi_status pg_addon_init(napi_env env, napi_value exports)
 static napi_value init(napi_env env, napi_value exports)
 {
 	/* Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it. */
-	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
 
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) && !getrlimit(RLIMIT_MEMLOCK, &rl)) {
 		/* Without CAP_SYS_RESOURCE: at least lift the soft limit to the hard one. */

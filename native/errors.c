@@ -131,8 +131,7 @@ static napi_value make_error(napi_env env, const char *op, const char *name, int
 	return error;
 }
 
-napi_value pg_throw_errno(napi_env env, const char *op, const char *name, int err,
-			  const char *log)
+napi_value pg_throw_errno(napi_env env, const char *op, const char *name, int err, const char *log)
 {
 	napi_value error = make_error(env, op, name, err, NULL);
 
@@ -227,5 +226,6 @@ void pg_throw_napi(napi_env env)
 		return;
 	napi_get_last_error_info(env, &info);
 	napi_throw_error(env, "ENAPI",
-			 info && info->error_message ? info->error_message : "node-api call failed");
+			 info && info->error_message ? info->error_message
+						     : "node-api call failed");
 }

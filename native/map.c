@@ -149,8 +149,7 @@ static napi_value map_next_key(napi_env env, napi_callback_info info)
 	int fd, err;
 
 	NAPI_CALL(env, pg_get_args(env, info, 3, argv));
-	if (!get_fd(env, argv[0], &fd, op) ||
-	    !pg_get_u32(env, argv[2], &key_size, op, "key size"))
+	if (!get_fd(env, argv[0], &fd, op) || !pg_get_u32(env, argv[2], &key_size, op, "key size"))
 		return NULL;
 	NAPI_CALL(env, napi_typeof(env, argv[1], &t));
 	if (t != napi_null && t != napi_undefined && !get_key(env, argv[1], key_size, &key, op))

@@ -99,8 +99,8 @@ static napi_value object_name(napi_env env, napi_callback_info info)
 	o = get_object(env, argv[0], "get object name");
 	if (!o)
 		return NULL;
-	NAPI_CALL(env, napi_create_string_utf8(env, bpf_object__name(o->obj), NAPI_AUTO_LENGTH,
-					       &res));
+	NAPI_CALL(env,
+		  napi_create_string_utf8(env, bpf_object__name(o->obj), NAPI_AUTO_LENGTH, &res));
 	return res;
 }
 
@@ -132,7 +132,7 @@ static bool find_var(struct bpf_object *obj, const char *sec, const char *var, _
 	return false;
 }
 
-static const char *const data_sections[] = { ".rodata", ".data", ".bss" };
+static const char *const data_sections[] = {".rodata", ".data", ".bss"};
 
 /* objectFindVar(handle, name) -> { section, map, offset, size } | null */
 static napi_value object_find_var(napi_env env, napi_value *argv, const char *op)

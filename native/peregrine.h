@@ -20,12 +20,12 @@ enum pg_kind {
 };
 
 /* Bail out of a napi function when a napi call fails (exception already set). */
-#define NAPI_CALL(env, call)                                                                       \
-	do {                                                                                       \
-		if ((call) != napi_ok) {                                                           \
-			pg_throw_napi(env);                                                        \
-			return NULL;                                                               \
-		}                                                                                  \
+#define NAPI_CALL(env, call)                \
+	do {                                \
+		if ((call) != napi_ok) {    \
+			pg_throw_napi(env); \
+			return NULL;        \
+		}                           \
 	} while (0)
 
 /* Every handle struct starts with this header; closed handles stay valid until GC. */
@@ -43,8 +43,7 @@ void pg_handle_opened(enum pg_kind kind);
 void pg_handle_closed(enum pg_kind kind);
 
 /* errors.c: JS errors and libbpf log capture */
-napi_value pg_throw_errno(napi_env env, const char *op, const char *name, int err,
-			  const char *log);
+napi_value pg_throw_errno(napi_env env, const char *op, const char *name, int err, const char *log);
 napi_value pg_throw_load(napi_env env, const char *op, const char *name, int err);
 napi_value pg_throw_arg(napi_env env, const char *op, const char *msg);
 void pg_throw_napi(napi_env env);

@@ -26,8 +26,8 @@ struct pg_ringbuf {
 	struct ring_buffer *rb;
 	uv_poll_t poll;
 	uv_timer_t timer;
-	int uv_open;   /* uv handles not yet closed */
-	bool gc_done;  /* the JS external is gone */
+	int uv_open; /* uv handles not yet closed */
+	bool gc_done; /* the JS external is gone */
 	bool in_consume;
 	napi_ref callback;
 	napi_ref buffer;
@@ -91,7 +91,8 @@ static void rb_flush(struct pg_ringbuf *r)
 	r->callbacks++;
 	if (napi_get_reference_value(env, r->callback, &fn) != napi_ok ||
 	    napi_get_reference_value(env, r->buffer, &buf) != napi_ok ||
-	    napi_create_uint32(env, r->used, &used) != napi_ok || napi_get_global(env, &recv) != napi_ok) {
+	    napi_create_uint32(env, r->used, &used) != napi_ok ||
+	    napi_get_global(env, &recv) != napi_ok) {
 		r->used = 0;
 		return;
 	}

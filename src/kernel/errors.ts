@@ -107,11 +107,16 @@ export function hintFor(errno: number, log = ''): string | undefined {
   if (/lockdown/i.test(log) || (errno === 1 && readLockdown())) {
     return `kernel lockdown (${readLockdown() ?? 'active'}) forbids this; boot with lockdown=none or without Secure Boot enforcement`;
   }
-  if (/vmlinux BTF|kernel BTF|failed to find valid kernel BTF/i.test(log) || (errno === 3 && /btf/i.test(log))) {
+  if (
+    /vmlinux BTF|kernel BTF|failed to find valid kernel BTF/i.test(log) ||
+    (errno === 3 && /btf/i.test(log))
+  ) {
     return 'kernel lacks BTF (/sys/kernel/btf/vmlinux)';
   }
-  if (errno === 1) return 'needs root or CAP_BPF+CAP_PERFMON; check kernel.unprivileged_bpf_disabled / lockdown';
-  if (errno === 12) return 'raise RLIMIT_MEMLOCK (ulimit -l) — only kernels before 5.11 charge BPF memory to it';
+  if (errno === 1)
+    return 'needs root or CAP_BPF+CAP_PERFMON; check kernel.unprivileged_bpf_disabled / lockdown';
+  if (errno === 12)
+    return 'raise RLIMIT_MEMLOCK (ulimit -l) — only kernels before 5.11 charge BPF memory to it';
   return undefined;
 }
 

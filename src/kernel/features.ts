@@ -65,7 +65,11 @@ export interface ProbeOptions {
 /** errnos meaning "the kernel does not offer this", as opposed to "we may not" or "we broke it". */
 const UNSUPPORTED_ERRNOS = new Set([2, 3, 22, 95, 524]);
 
-function probeOne(name: FeatureName, program: string, options: Required<Omit<ProbeOptions, 'cgroupPath'>> & { cgroupPath: string | undefined }): FeatureStatus {
+function probeOne(
+  name: FeatureName,
+  program: string,
+  options: Required<Omit<ProbeOptions, 'cgroupPath'>> & { cgroupPath: string | undefined },
+): FeatureStatus {
   let obj: BpfObject | undefined;
   let stage = 'open';
   try {
@@ -86,7 +90,10 @@ function probeOne(name: FeatureName, program: string, options: Required<Omit<Pro
     if (e instanceof KernelError && stage !== 'open' && UNSUPPORTED_ERRNOS.has(e.errno)) {
       return { status: 'unsupported', reason: `${name} program ${stage} failed: ${e.code}: ${e.message}` };
     }
-    return { status: 'inconclusive', reason: `${name} probe ${stage} failed: ${e instanceof Error ? e.message : String(e)}` };
+    return {
+      status: 'inconclusive',
+      reason: `${name} probe ${stage} failed: ${e instanceof Error ? e.message : String(e)}`,
+    };
   } finally {
     obj?.close();
   }

@@ -1,5 +1,5 @@
 // Public surface of the kernel boundary: the only module that talks to the addon.
-export { KernelError, NotSupportedError, VerifierError, hintFor, summarizeVerifierLog } from './errors.js';
+export { hintFor, KernelError, NotSupportedError, summarizeVerifierLog, VerifierError } from './errors.js';
 export type { FeatureName, FeatureReport, FeatureStatus, ProbeOptions } from './features.js';
 export { FEATURE_PROBES, probeFeatures } from './features.js';
 export { readIterator } from './iterator.js';

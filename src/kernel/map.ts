@@ -100,7 +100,8 @@ export class BpfMap implements MapSpec {
     if (raw === null) return null;
     const stride = (this.valueSize + 7) & ~7;
     const out: Buffer[] = [];
-    for (let off = 0; off + stride <= raw.length; off += stride) out.push(raw.subarray(off, off + this.valueSize));
+    for (let off = 0; off + stride <= raw.length; off += stride)
+      out.push(raw.subarray(off, off + this.valueSize));
     return out;
   }
 

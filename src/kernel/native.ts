@@ -60,7 +60,7 @@ export interface NativeRingBufferStats {
 }
 
 /** Attach kinds understood by linkAttach. */
-export const enum AttachKind {
+export enum AttachKind {
   Auto = 0,
   Cgroup = 1,
   Xdp = 2,
@@ -121,7 +121,8 @@ export function packageRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'binding.gyp'))) return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('locate package root: binding.gyp not found above ' + import.meta.url);
+    if (parent === dir)
+      throw new Error('locate package root: binding.gyp not found above ' + import.meta.url);
     dir = parent;
   }
 }

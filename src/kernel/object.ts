@@ -3,7 +3,13 @@
 import { KernelError, NotSupportedError, VerifierError, wrapNativeError } from './errors.js';
 import { Link } from './link.js';
 import { BpfMap } from './map.js';
-import { AttachKind, type NativeProgramInfo, type NativeMapInfo, type ObjectHandle, native } from './native.js';
+import {
+  AttachKind,
+  type NativeMapInfo,
+  type NativeProgramInfo,
+  native,
+  type ObjectHandle,
+} from './native.js';
 import { readLsmList } from './sysfs.js';
 import { ensureTracefs } from './tracefs.js';
 
@@ -26,11 +32,13 @@ const OPTIONAL_TYPES = new Set(['lsm', 'tracing', 'kprobe', 'ext']);
 /** errnos the kernel returns for a hook it lacks or forbids. */
 const NOT_SUPPORTED_ERRNOS = new Set([1, 2, 3, 22, 95, 524]);
 /** Verifier lines that mean "this kernel lacks the helper / attach point", not "the program is wrong". */
-const MISSING_IN_KERNEL = /unknown func|cannot use helper|not supported|attach to unsupported|unknown attach/i;
+const MISSING_IN_KERNEL =
+  /unknown func|cannot use helper|not supported|attach to unsupported|unknown attach/i;
 
 function lsmReason(): string {
   const list = readLsmList();
-  if (list === undefined) return 'BPF LSM status unknown (/sys/kernel/security/lsm absent: securityfs not mounted)';
+  if (list === undefined)
+    return 'BPF LSM status unknown (/sys/kernel/security/lsm absent: securityfs not mounted)';
   return list.split(',').includes('bpf')
     ? `BPF LSM listed (lsm list: ${list})`
     : `BPF LSM not active (lsm list: ${list}); boot with lsm=...,bpf`;
@@ -48,7 +56,8 @@ function classify(err: unknown, prog: ProgramInfo | undefined, stage: 'load' | '
   if (err instanceof VerifierError) reason += ` (${err.summary})`;
   if (prog.type === 'lsm') reason += `; ${lsmReason()}`;
   else if (prog.type === 'tracing') reason += '; BPF trampolines (fentry/fexit) unavailable on this kernel';
-  else if (prog.type === 'kprobe') reason += '; kprobes unavailable (CONFIG_KPROBES/KPROBE_EVENTS) or target not probeable';
+  else if (prog.type === 'kprobe')
+    reason += '; kprobes unavailable (CONFIG_KPROBES/KPROBE_EVENTS) or target not probeable';
   return new NotSupportedError(
     {
       op: stage === 'load' ? 'load program' : 'attach program',
@@ -113,7 +122,7 @@ export class BpfObject {
    */
   setConst(name: string, value: ConstValue): void {
     const v = this.variable(name);
-    if (!v || v.section !== '.rodata') {
+    if (v?.section !== '.rodata') {
       throw new KernelError({
         op: 'set const',
         object: this.name,
@@ -206,16 +215,25 @@ export class BpfObject {
   attach(program: string, options: AttachOptions = {}): Link {
     const info = this.programs().find((p) => p.name === program);
     if (!info) {
-      throw new KernelError({ op: 'attach program', object: this.name, program, errno: 2, code: 'ENOENT', cause: 'no such program' });
+      throw new KernelError({
+        op: 'attach program',
+        object: this.name,
+        program,
+        errno: 2,
+        code: 'ENOENT',
+        cause: 'no such program',
+      });
     }
     let kind = AttachKind.Auto;
     let target: string | number | undefined;
     if (info.type.startsWith('cgroup')) {
-      if (!options.cgroupPath) throw new TypeError(`attach program ${program}: cgroup program needs options.cgroupPath`);
+      if (!options.cgroupPath)
+        throw new TypeError(`attach program ${program}: cgroup program needs options.cgroupPath`);
       kind = AttachKind.Cgroup;
       target = options.cgroupPath;
     } else if (info.type === 'xdp') {
-      if (options.ifindex === undefined) throw new TypeError(`attach program ${program}: XDP program needs options.ifindex`);
+      if (options.ifindex === undefined)
+        throw new TypeError(`attach program ${program}: XDP program needs options.ifindex`);
       kind = AttachKind.Xdp;
       target = options.ifindex;
     } else if (info.type === 'tracing' && info.section.startsWith('iter')) {
@@ -226,7 +244,11 @@ export class BpfObject {
     try {
       return new Link(native().linkAttach(this.#h, program, kind, target), program);
     } catch (e) {
-      throw classify(wrapNativeError(e, { op: 'attach program', object: this.name, program }), info, 'attach');
+      throw classify(
+        wrapNativeError(e, { op: 'attach program', object: this.name, program }),
+        info,
+        'attach',
+      );
     }
   }
 
@@ -237,7 +259,14 @@ export class BpfObject {
     // libbpf names global-section maps "<object>.bss"; accept ".bss" for them.
     const found = this.maps().find((m) => m.name === name || (name.startsWith('.') && m.name.endsWith(name)));
     if (!found) {
-      throw new KernelError({ op: 'find map', object: this.name, errno: 2, code: 'ENOENT', cause: 'no such map', detail: name });
+      throw new KernelError({
+        op: 'find map',
+        object: this.name,
+        errno: 2,
+        code: 'ENOENT',
+        cause: 'no such map',
+        detail: name,
+      });
     }
     let fd = -1; // fixed once loaded; cached to keep lookups to one native call
     const map = new BpfMap(found, () => {
@@ -252,9 +281,25 @@ export class BpfObject {
   /** Reads a global variable's current bytes from its section map (after load). */
   readGlobal(name: string): Buffer {
     const v = this.variable(name);
-    if (!v) throw new KernelError({ op: 'read global', object: this.name, errno: 2, code: 'ENOENT', cause: 'no such variable', detail: name });
+    if (!v)
+      throw new KernelError({
+        op: 'read global',
+        object: this.name,
+        errno: 2,
+        code: 'ENOENT',
+        cause: 'no such variable',
+        detail: name,
+      });
     const value = this.map(v.section).lookup(Buffer.alloc(4));
-    if (!value) throw new KernelError({ op: 'read global', object: this.name, errno: 2, code: 'ENOENT', cause: 'section map empty', detail: name });
+    if (!value)
+      throw new KernelError({
+        op: 'read global',
+        object: this.name,
+        errno: 2,
+        code: 'ENOENT',
+        cause: 'section map empty',
+        detail: name,
+      });
     return value.subarray(v.offset, v.offset + v.size);
   }
 

@@ -2,7 +2,7 @@
 // it, delivering records in batches inside one reused Buffer.
 import { wrapNativeError } from './errors.js';
 import type { BpfMap } from './map.js';
-import { type NativeRingBufferStats, type RingBufferHandle, native } from './native.js';
+import { type NativeRingBufferStats, native, type RingBufferHandle } from './native.js';
 
 /**
  * Receives one batch: `batch[0, used)` holds records back to back, each as

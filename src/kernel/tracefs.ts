@@ -19,7 +19,8 @@ export function ensureTracefs(): string {
     mounted = found;
     return found;
   }
-  if (!existsSync(TRACEFS)) throw new Error(`mount tracefs: ${TRACEFS} does not exist (kernel without tracefs)`);
+  if (!existsSync(TRACEFS))
+    throw new Error(`mount tracefs: ${TRACEFS} does not exist (kernel without tracefs)`);
   try {
     native().mountTracefs(TRACEFS);
   } catch (e) {

@@ -6,11 +6,22 @@ import { type FeatureName, openHandles, probeFeatures } from '../../src/kernel/i
 import { fdCount, kernelTest, probesObject } from './helpers.js';
 
 const SUPPORTED: FeatureName[] = [
-  'tracepoint', 'tpBtf', 'rawTracepoint', 'cgroupConnect4', 'cgroupSockCreate', 'xdp', 'ringbuf', 'sendSignal', 'iterTask',
+  'tracepoint',
+  'tpBtf',
+  'rawTracepoint',
+  'cgroupConnect4',
+  'cgroupSockCreate',
+  'xdp',
+  'ringbuf',
+  'sendSignal',
+  'iterTask',
 ];
 const UNSUPPORTED: FeatureName[] = ['lsm', 'fentry', 'fexit', 'kprobe', 'kprobeOverride'];
 
-describe('probeFeatures', { ...kernelTest, skip: kernelTest.skip || (process.env.VMTEST === '1' && 'host kernel expectations') }, () => {
+describe('probeFeatures', {
+  ...kernelTest,
+  skip: kernelTest.skip || (process.env.VMTEST === '1' && 'host kernel expectations'),
+}, () => {
   test('reports what this kernel allows, found by trying, and leaks nothing', async () => {
     probesObject();
     await probeFeatures(); // warm-up: tracefs mount, libbpf feature cache
@@ -22,7 +33,10 @@ describe('probeFeatures', { ...kernelTest, skip: kernelTest.skip || (process.env
       assert.equal(s.status, 'unsupported', `${f}: ${JSON.stringify(s)}`);
     }
     const lsm = report.lsm;
-    assert.ok(lsm.status === 'unsupported' && /^lsm program load failed: EPERM.*BPF LSM/.test(lsm.reason), JSON.stringify(lsm));
+    assert.ok(
+      lsm.status === 'unsupported' && /^lsm program load failed: EPERM.*BPF LSM/.test(lsm.reason),
+      JSON.stringify(lsm),
+    );
     assert.notEqual(report.bpfLsm.status, 'supported');
     assert.ok(report.durationMs < 3000, `probe took ${report.durationMs} ms`);
     assert.equal(openHandles().total, 0);

@@ -48,9 +48,21 @@ export function compileBpf(src: string, out: string): string {
   // Test files run in parallel processes: build under a private name, then rename atomically.
   const tmp = `${out}.${process.pid}.tmp`;
   execFileSync('clang', [
-    '-g', '-O2', '-target', 'bpf', '-D__TARGET_ARCH_x86',
-    '-I', inc, '-I', join(root, 'bpf', 'include'), '-I', join(root, 'bpf'),
-    '-c', src, '-o', tmp,
+    '-g',
+    '-O2',
+    '-target',
+    'bpf',
+    '-D__TARGET_ARCH_x86',
+    '-I',
+    inc,
+    '-I',
+    join(root, 'bpf', 'include'),
+    '-I',
+    join(root, 'bpf'),
+    '-c',
+    src,
+    '-o',
+    tmp,
   ]);
   renameSync(tmp, out);
   return out;
@@ -58,7 +70,10 @@ export function compileBpf(src: string, out: string): string {
 
 /** test/kernel/fixtures/<name>.bpf.c compiled into build/test/<name>.bpf.o. */
 export function fixture(name: string): string {
-  return compileBpf(join(root, 'test', 'kernel', 'fixtures', `${name}.bpf.c`), join(root, 'build', 'test', `${name}.bpf.o`));
+  return compileBpf(
+    join(root, 'test', 'kernel', 'fixtures', `${name}.bpf.c`),
+    join(root, 'build', 'test', `${name}.bpf.o`),
+  );
 }
 
 /** bpf/probes.bpf.c as scripts/build-bpf.sh would build it (built here if missing or stale). */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmdirSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { BpfMap, BpfObject, KernelError, MapUpdateFlags } from '../../src/kernel/index.js';
+import { BpfMap, BpfObject, type KernelError, MapUpdateFlags } from '../../src/kernel/index.js';
 import { native } from '../../src/kernel/native.js';
 import { fixture, kernelTest, leakGuard } from './helpers.js';
 
@@ -42,8 +42,14 @@ describe('BpfMap', kernelTest, () => {
     assert.equal(m.lookup(u32(1)), null);
     m.update(u32(1), u64(10n));
     assert.equal(m.lookup(u32(1))?.readBigUInt64LE(0), 10n);
-    assert.throws(() => m.update(u32(1), u64(11n), MapUpdateFlags.noExist), (e: KernelError) => e.code === 'EEXIST');
-    assert.throws(() => m.update(u32(2), u64(11n), MapUpdateFlags.exist), (e: KernelError) => e.code === 'ENOENT');
+    assert.throws(
+      () => m.update(u32(1), u64(11n), MapUpdateFlags.noExist),
+      (e: KernelError) => e.code === 'EEXIST',
+    );
+    assert.throws(
+      () => m.update(u32(2), u64(11n), MapUpdateFlags.exist),
+      (e: KernelError) => e.code === 'ENOENT',
+    );
     m.update(u32(1), u64(12n), MapUpdateFlags.exist);
     assert.equal(m.lookup(u32(1))?.readBigUInt64LE(0), 12n);
     assert.equal(m.delete(u32(1)), true);
@@ -104,7 +110,10 @@ describe('BpfMap', kernelTest, () => {
         again.close();
       }
       m.unpin(path);
-      assert.throws(() => BpfMap.openPinned(path), (e: KernelError) => e.code === 'ENOENT');
+      assert.throws(
+        () => BpfMap.openPinned(path),
+        (e: KernelError) => e.code === 'ENOENT',
+      );
     } finally {
       execFileSync('umount', [dir]);
       rmdirSync(dir);

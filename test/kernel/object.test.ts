@@ -39,16 +39,22 @@ describe('BpfObject', kernelTest, () => {
   test('setConst rejects a value whose size differs from BTF, unknown names and calls after load', () => {
     const obj = BpfObject.open(fixture('fixture'));
     try {
-      assert.throws(() => obj.setConst('target_tgid', Buffer.alloc(8)), (e: Error & { code?: string }) => {
-        assert.equal(e.code, 'EINVAL');
-        assert.match(e.message, /target_tgid is 4 bytes in BTF, value is 8 bytes/);
-        return true;
-      });
+      assert.throws(
+        () => obj.setConst('target_tgid', Buffer.alloc(8)),
+        (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'EINVAL');
+          assert.match(e.message, /target_tgid is 4 bytes in BTF, value is 8 bytes/);
+          return true;
+        },
+      );
       assert.throws(() => obj.setConst('nope', 1), KernelError);
       assert.throws(() => obj.setConst('seen_magic', 1), /no such const volatile/); // .bss, not const
       obj.setConst('no_wakeup', true);
       obj.load();
-      assert.throws(() => obj.setConst('magic', 1n), (e: KernelError) => e.code === 'EBUSY');
+      assert.throws(
+        () => obj.setConst('magic', 1n),
+        (e: KernelError) => e.code === 'EBUSY',
+      );
     } finally {
       obj.close();
     }
@@ -72,7 +78,12 @@ describe('BpfObject', kernelTest, () => {
       assert.ok((iter?.fd ?? 0) < 0, 'not loaded: no fd');
       const hash = obj.maps().find((m) => m.name === 'pg_hash');
       assert.deepEqual(
-        { type: hash?.type, keySize: hash?.keySize, valueSize: hash?.valueSize, maxEntries: hash?.maxEntries },
+        {
+          type: hash?.type,
+          keySize: hash?.keySize,
+          valueSize: hash?.valueSize,
+          maxEntries: hash?.maxEntries,
+        },
         { type: 'hash', keySize: 4, valueSize: 8, maxEntries: 128 },
       );
       assert.ok((hash?.fd ?? -1) >= 0);
@@ -108,7 +119,11 @@ describe('BpfObject', kernelTest, () => {
     assert.throws(
       () => BpfObject.open('/nonexistent/x.bpf.o'),
       (e: KernelError) =>
-        e instanceof KernelError && e.op === 'open object' && e.code === 'ENOENT' && e.errno === 2 && /^open object \/nonexistent\/x\.bpf\.o: /.test(e.message),
+        e instanceof KernelError &&
+        e.op === 'open object' &&
+        e.code === 'ENOENT' &&
+        e.errno === 2 &&
+        /^open object \/nonexistent\/x\.bpf\.o: /.test(e.message),
     );
   });
 });
