@@ -86,7 +86,7 @@ function probeOne(
     link.close();
     return { status: 'supported' };
   } catch (e) {
-    if (e instanceof NotSupportedError) return { status: 'unsupported', reason: `${e.reason}: ${e.message}` };
+    if (e instanceof NotSupportedError) return { status: 'unsupported', reason: e.reason };
     if (e instanceof KernelError && stage !== 'open' && UNSUPPORTED_ERRNOS.has(e.errno)) {
       return { status: 'unsupported', reason: `${name} program ${stage} failed: ${e.code}: ${e.message}` };
     }

@@ -53,8 +53,8 @@ function classify(err: unknown, prog: ProgramInfo | undefined, stage: 'load' | '
       : OPTIONAL_TYPES.has(prog.type) && NOT_SUPPORTED_ERRNOS.has(err.errno);
   if (!missing) return err;
   let reason = `${prog.type} program ${stage} failed: ${err.code}`;
-  if (err instanceof VerifierError) reason += ` (${err.summary})`;
-  if (prog.type === 'lsm') reason += `; ${lsmReason()}`;
+  if (err instanceof VerifierError) reason += ` (${err.summary}); missing from this kernel build`;
+  else if (prog.type === 'lsm') reason += `; ${lsmReason()}`;
   else if (prog.type === 'tracing') reason += '; BPF trampolines (fentry/fexit) unavailable on this kernel';
   else if (prog.type === 'kprobe')
     reason += '; kprobes unavailable (CONFIG_KPROBES/KPROBE_EVENTS) or target not probeable';
