@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+// RuleSet: compiled rules indexed by event kind; evaluate() is the hot path and allocates nothing when no rule matches.
+
+import type { Alert, EventKind, PeregrineEvent, Priority } from '../events/types.js';
+import type { Pred } from './compile.js';
+import { KIND_INDEX, KINDS, maskToKinds } from './kinds.js';
+import type { CompiledOutput } from './output.js';
+
+/** Falco priorities, most severe first; the index is the severity order. */
+export const PRIORITIES: readonly Priority[] = [
+  'EMERGENCY',
+  'ALERT',
+  'CRITICAL',
+  'ERROR',
+  'WARNING',
+  'NOTICE',
+  'INFORMATIONAL',
+  'DEBUG',
+];
+
+/** Parse a priority as Falco does: case-insensitive, INFO = INFORMATIONAL. */
+export function parsePriority(s: string): Priority | undefined {
+  const u = s.trim().toUpperCase();
+  if (u === 'INFO') return 'INFORMATIONAL';
+  return (PRIORITIES as readonly string[]).includes(u) ? (u as Priority) : undefined;
+}
+
+/** A loaded rule, as reported by RuleSet.rules(). */
+export interface RuleInfo {
+  name: string;
+  desc: string;
+  priority: Priority;
+  tags: string[];
+  mitre?: { tactic: string; technique: string };
+  enabled: boolean;
+  file: string;
+  line: number;
+  /** Kinds the rule is evaluated for. */
+  kinds: EventKind[];
+  /** Every condition field can be filled from Peregrine events. */
+  evaluable: boolean;
+  /** Condition fields Peregrine cannot fill (comparisons on them are false). */
+  unsupportedFields: string[];
+  /** Output fields that will print <NA>. */
+  unsupportedOutputFields: string[];
+  /** Fields read by the condition. */
+  fields: string[];
+}
+
+/** One compiled rule; counters are plain fields so the hot path only increments. */
+export interface CompiledRule extends RuleInfo {
+  fn: Pred;
+  mask: number;
+  output: CompiledOutput;
+  evaluations: number;
+  matches: number;
+  errors: number;
+}
+
+/** Something worth telling the rule author that does not reject the file. */
+export interface LoadWarning {
+  file: string;
+  line: number;
+  rule: string;
+  message: string;
+  fields?: string[];
+}
+
+export interface RuleSetStats {
+  /** Rules defined by the files (after overrides), every source. */
+  rulesLoaded: number;
+  /** Syscall rules enabled and evaluated. */
+  rulesEnabled: number;
+  /** Rules disabled by `enabled: false`. */
+  rulesDisabled: number;
+  /** Rules not for the syscall source, or skipped by skip-if-unknown-filter, or below minPriority. */
+  rulesSkipped: number;
+  /** Skipped rules by source name. */
+  skippedBySource: Record<string, number>;
+  /** Enabled rules using fields Peregrine cannot fill. */
+  rulesNotFullyEvaluable: number;
+  events: number;
+  /** Events of kinds no rule needs. */
+  eventsIgnored: number;
+  alerts: number;
+  /** Extractor exceptions on malformed events, counted not thrown. */
+  errors: number;
+  perRule: Array<{ name: string; evaluations: number; matches: number; errors: number }>;
+}
+
+const EMPTY: readonly Alert[] = Object.freeze([]) as readonly Alert[];
+
+export interface RuleSetInit {
+  rules: CompiledRule[];
+  warnings: LoadWarning[];
+  skippedBySource: Record<string, number>;
+  skippedOther: number;
+  /** Enabled rules at or above this priority are indexed. */
+  minPriority: Priority;
+  eventCounter: { n: number };
+}
+
+/**
+ * The result of loadRules(). Immutable once built: reload by loading again and
+ * swapping the reference.
+ */
+export class RuleSet {
+  /** Load-time warnings: unsupported fields, unobservable evt.types, skipped items. */
+  readonly warnings: readonly LoadWarning[];
+  private readonly all: CompiledRule[];
+  private readonly byKind: Array<CompiledRule[] | null>;
+  private readonly kindsMask: number;
+  private readonly skippedBySource: Record<string, number>;
+  private readonly skippedUnknown: number;
+  private readonly belowMin: number;
+  private readonly counter: { n: number };
+  private eventsIgnored = 0;
+  private alertsTotal = 0;
+  private errorsTotal = 0;
+
+  constructor(init: RuleSetInit) {
+    this.all = init.rules;
+    this.warnings = init.warnings;
+    this.skippedBySource = init.skippedBySource;
+    this.counter = init.eventCounter;
+    const minLevel = PRIORITIES.indexOf(init.minPriority);
+    let belowMin = 0;
+    // Empty kind lists become null so the hot path tests one pointer (fastify's trick).
+    this.byKind = KINDS.map(() => null);
+    let mask = 0;
+    for (const r of init.rules) {
+      if (!r.enabled) continue;
+      if (PRIORITIES.indexOf(r.priority) > minLevel) {
+        belowMin++;
+        continue;
+      }
+      mask |= r.mask;
+      for (let i = 0; i < KINDS.length; i++) {
+        if (!(r.mask & (1 << i))) continue;
+        const list = this.byKind[i];
+        if (list) list.push(r);
+        else this.byKind[i] = [r];
+      }
+    }
+    this.skippedUnknown = init.skippedOther;
+    this.belowMin = belowMin;
+    this.kindsMask = mask;
+  }
+
+  /**
+   * Evaluate every rule that applies to the event's kind. Returns the alerts
+   * (without `collapsed`; see AlertCollapser), or a shared empty array when
+   * nothing matches. A rule whose extractor throws on a malformed event counts
+   * an error and does not match.
+   */
+  evaluate(event: PeregrineEvent): readonly Alert[] {
+    this.counter.n++;
+    const list = this.byKind[KIND_INDEX[event.kind]];
+    if (!list) {
+      this.eventsIgnored++;
+      return EMPTY;
+    }
+    let out: Alert[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i];
+      r.evaluations++;
+      let hit: boolean;
+      try {
+        hit = r.fn(event);
+      } catch {
+        r.errors++;
+        this.errorsTotal++;
+        continue;
+      }
+      if (!hit) continue;
+      r.matches++;
+      this.alertsTotal++;
+      if (out === undefined) out = [];
+      out.push(this.toAlert(r, event));
+    }
+    return out ?? EMPTY;
+  }
+
+  private toAlert(r: CompiledRule, event: PeregrineEvent): Alert {
+    const a: Alert = {
+      time: event.time,
+      node: event.node,
+      kind: 'alert',
+      rule: r.name,
+      priority: r.priority,
+      tags: r.tags,
+      output: r.output.render(event),
+      source_event: event,
+    };
+    if (r.mitre) a.mitre = r.mitre;
+    return a;
+  }
+
+  /** Event kinds the enabled rules need: attach only these hooks. */
+  requiredKinds(): EventKind[] {
+    return maskToKinds(this.kindsMask);
+  }
+
+  /** Every loaded syscall rule (enabled or not), in file order. */
+  rules(): RuleInfo[] {
+    return this.all.map(
+      ({ fn: _f, mask: _m, output: _o, evaluations: _e, matches: _x, errors: _r, ...info }) => info,
+    );
+  }
+
+  stats(): RuleSetStats {
+    let enabled = 0;
+    let disabled = 0;
+    let partial = 0;
+    for (const r of this.all) {
+      if (r.enabled) {
+        enabled++;
+        if (!r.evaluable) partial++;
+      } else disabled++;
+    }
+    let skippedSources = 0;
+    for (const v of Object.values(this.skippedBySource)) skippedSources += v;
+    return {
+      rulesLoaded: this.all.length + skippedSources + this.skippedUnknown,
+      rulesEnabled: enabled - this.belowMin,
+      rulesDisabled: disabled,
+      rulesSkipped: skippedSources + this.skippedUnknown + this.belowMin,
+      skippedBySource: { ...this.skippedBySource },
+      rulesNotFullyEvaluable: partial,
+      events: this.counter.n,
+      eventsIgnored: this.eventsIgnored,
+      alerts: this.alertsTotal,
+      errors: this.errorsTotal,
+      perRule: this.all.map((r) => ({
+        name: r.name,
+        evaluations: r.evaluations,
+        matches: r.matches,
+        errors: r.errors,
+      })),
+    };
+  }
+}
