@@ -392,6 +392,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	} else {
 		pg_task_key(task, &key);
 		flags |= PG_EXIT_KEY_GUESSED;
+		count(PG_STAT_KEY_MISS);
 	}
 
 	/* What wait() will report: the group's code after exit_group()/fatal signal, else the leader's. */

@@ -126,7 +126,7 @@ struct pg_exec_event {
 	__u32 ns_ipc;
 	__u32 ns_cgroup;
 	__u32 ns_time; /* 0 before 5.6 */
-	char tty[PG_TTY_NAME_MAX]; /* controlling tty name ("pts/3"), NUL-terminated; empty if none */
+	char tty[PG_TTY_NAME_MAX]; /* controlling tty, tty->name ("pts3", "tty1"); empty if none */
 	char comm[PG_COMM_MAX]; /* task comm after exec, NUL-terminated unless 16 chars */
 	__u16 path_len;
 	__u16 args_len;
