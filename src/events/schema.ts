@@ -66,8 +66,16 @@ const processInfo = {
       required: ['effective', 'permitted'],
       additionalProperties: false,
       properties: {
-        effective: { type: 'array', items: { type: 'string', pattern: '^CAP_' } },
-        permitted: { type: 'array', items: { type: 'string', pattern: '^CAP_' } },
+        effective: {
+          type: 'string',
+          pattern: '^[0-9a-f]{16}$',
+          description: 'As CapEff in /proc/PID/status',
+        },
+        permitted: {
+          type: 'string',
+          pattern: '^[0-9a-f]{16}$',
+          description: 'As CapPrm in /proc/PID/status',
+        },
       },
     },
     ns: {

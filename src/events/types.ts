@@ -70,8 +70,8 @@ export interface ProcessInfo {
   /** exec_id of the parent identity, "" when unknown (e.g. the kernel's threads). */
   parent_exec_id: string;
   flags: ProcessFlag[];
-  /** Capabilities as names, e.g. ["CAP_SYS_ADMIN"]. */
-  cap: { effective: string[]; permitted: string[] };
+  /** Capability masks as 16 hex digits, as CapEff/CapPrm in /proc/PID/status (bit n = capability n). */
+  cap: { effective: string; permitted: string };
   /** Namespace inode numbers; `is_host` is true when every namespace is the init one. */
   ns: { pid: number; mnt: number; net: number; user: number; uts: number; ipc: number; cgroup: number };
   cgroup: { id: number; name: string };

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProcessCache, type ProcessRecord } from './cache.js';
+import { capabilityHex, capabilityNames, parseCapabilityHex } from './capabilities.js';
 import { execId, KernelClock, parseExecId } from './identity.js';
 
 const node = { name: 'node-a', boot: 'abcd1234' };
@@ -44,14 +45,16 @@ function cache(opts: { maxEntries?: number; graceMs?: number } = {}): ProcessCac
   return new ProcessCache({ node, clock: new KernelClock(), ...opts });
 }
 
-test('an identity is built once and serialised once, with names for capabilities', () => {
+test('an identity is built once and serialised once, with capability masks as in /proc', () => {
   const c = cache();
   const a = c.upsert(rec(10, 1000, 1, 500));
   const again = c.upsert(rec(10, 1000, 1, 500, '/bin/other'));
   assert.equal(again, a, 'a repeated record keeps the first identity');
   assert.equal(a.info.exec_id, execId(node, 10, 1000));
   assert.equal(a.info.parent_exec_id, execId(node, 1, 500));
-  assert.deepEqual(a.info.cap.effective, ['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+  assert.equal(a.info.cap.effective, '0000000000200001');
+  assert.deepEqual(capabilityNames(parseCapabilityHex(a.info.cap.effective)), ['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+  assert.equal(capabilityHex(2 ** 40 * 2 - 1), '000001ffffffffff');
   assert.deepEqual(JSON.parse(a.json), a.info);
   assert.equal(c.stats().updated, 1);
 });

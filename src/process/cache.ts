@@ -3,7 +3,7 @@
 // or seeded at start), its context built and serialised once, its ancestry,
 // bounded in size and reclaimed after exit with a grace period.
 import type { ProcessFlag, ProcessInfo } from '../events/types.js';
-import { capabilityNames } from './capabilities.js';
+import { capabilityHex } from './capabilities.js';
 import { execId, type KernelClock, type NodeIdentity } from './identity.js';
 
 /** What a sensor hands the cache: one decoded exec, fork or seed record. */
@@ -40,6 +40,8 @@ export interface ProcessEntry {
   readonly ktime: number;
   readonly parentPid: number;
   readonly parentKtime: number;
+  /** Capability masks behind `info.cap` (a forked child inherits them). */
+  readonly capMasks: { readonly effective: number; readonly permitted: number };
   readonly info: ProcessInfo;
   readonly json: string;
   /** Monotonic ms when the process exited, 0 while alive. */
@@ -118,10 +120,7 @@ export class ProcessCache {
       start_time: this.clock.toIso(rec.ktime),
       parent_exec_id: rec.parentKtime !== 0 ? execId(this.node, rec.parentPid, rec.parentKtime) : '',
       flags: rec.flags,
-      cap: {
-        effective: capabilityNames(rec.capEffective) as string[],
-        permitted: capabilityNames(rec.capPermitted) as string[],
-      },
+      cap: { effective: capabilityHex(rec.capEffective), permitted: capabilityHex(rec.capPermitted) },
       ns: rec.ns,
       cgroup: { id: rec.cgroupId, name: rec.cgroupName },
     };
@@ -130,6 +129,7 @@ export class ProcessCache {
       ktime: rec.ktime,
       parentPid: rec.parentPid,
       parentKtime: rec.parentKtime,
+      capMasks: { effective: rec.capEffective, permitted: rec.capPermitted },
       info,
       json: JSON.stringify(info),
       exitedAt: 0,

@@ -77,3 +77,15 @@ export function capabilityMask(names: readonly string[]): number {
   }
   return mask;
 }
+
+/** A mask as 16 hex digits, the form of CapEff in /proc/PID/status. */
+export function capabilityHex(mask: number): string {
+  const hi = Math.floor(mask / 4294967296);
+  const lo = mask % 4294967296;
+  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+}
+
+/** Inverse of capabilityHex. */
+export function parseCapabilityHex(hex: string): number {
+  return Number.parseInt(hex.slice(0, 8), 16) * 4294967296 + Number.parseInt(hex.slice(8), 16);
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+// The `peregrine` command line: parses arguments and hands off to one command.
+import { parseArgs } from 'node:util';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+
+const USAGE = `usage: peregrine <command> [options]
+
+commands:
+  run       load the sensors and stream events to stdout (the default command)
+              --output json|compact   event format (default json)
+              --ancestors             include every ancestor of each process
+              --node-name NAME        node name in events (default $NODE_NAME or the hostname)
+              --socket PATH           control socket (default /run/peregrine/peregrine.sock)
+              --ring-mb N             ring buffer size in MiB (default 8)
+              --wakeup-bytes N        wake the consumer once N bytes wait (default 65536; 0 = every record)
+              --poll-ms N             safety-net consume interval in ms (default 50)
+              --cache-max N           process cache bound (default 65536)
+  status    report what this kernel supports, and the counters of a running agent
+              --json                  machine-readable output
+  help      this text
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  const command = first === undefined || first.startsWith('-') ? 'run' : first;
+  const rest = command === first ? argv.slice(1) : argv;
+  switch (command) {
+    case 'run':
+      return runCommand(parseRunArgs(rest));
+    case 'status': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { json: { type: 'boolean', default: false }, socket: { type: 'string' } },
+        strict: true,
+      });
+      return statusCommand({ json: values.json === true, socket: values.socket });
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`peregrine: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+      return 2;
+  }
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${name} wants a whole number >= ${min}, got ${value}`);
+  return n;
+}
+
+function parseRunArgs(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      output: { type: 'string', default: 'json' },
+      ancestors: { type: 'boolean', default: false },
+      'node-name': { type: 'string' },
+      socket: { type: 'string' },
+      'ring-mb': { type: 'string' },
+      'wakeup-bytes': { type: 'string' },
+      'poll-ms': { type: 'string' },
+      'cache-max': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (values.output !== 'json' && values.output !== 'compact') {
+    throw new Error(`--output wants json or compact, got ${values.output}`);
+  }
+  return {
+    output: values.output as 'json' | 'compact',
+    ancestors: values.ancestors === true,
+    nodeName: values['node-name'],
+    socket: values.socket,
+    ringBytes: positiveInt('ring-mb', values['ring-mb'], 8, 1) * 1024 * 1024,
+    wakeupBytes: positiveInt('wakeup-bytes', values['wakeup-bytes'], 65536),
+    pollIntervalMs: positiveInt('poll-ms', values['poll-ms'], 50, 1),
+    cacheMax: positiveInt('cache-max', values['cache-max'], 65536, 16),
+  };
+}
