@@ -93,6 +93,8 @@ export interface CgroupIndexOptions {
 }
 
 export interface RefreshResult {
+  /** performance.now() when the walk started: cgroups created after it may be missing. */
+  startedAt: number;
   added: number;
   /** Ids whose directory is gone since the previous walk: their cgroups were removed. */
   removed: number[];
@@ -150,7 +152,8 @@ export class CgroupIndex {
 
   private async walk(): Promise<RefreshResult> {
     const root = this.root;
-    if (root === undefined) return { added: 0, removed: [] };
+    const startedAt = performance.now();
+    if (root === undefined) return { startedAt, added: 0, removed: [] };
     const next = new Map<number, string>();
     const rootSt = await stat(root);
     this.rootId = rootSt.ino;
@@ -185,6 +188,6 @@ export class CgroupIndex {
     for (const id of this.byId.keys()) if (!next.has(id)) removed.push(id);
     this.byId = next;
     this.walks++;
-    return { added, removed };
+    return { startedAt, added, removed };
   }
 }

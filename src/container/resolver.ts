@@ -123,11 +123,13 @@ interface CgEntry {
   /** null: not a container (host cgroup, pod parent, conmon). */
   readonly parsed: ParsedCgroup | null;
   readonly key: string;
+  /** performance.now() when cached: a walk that started later and misses the id proves it gone. */
+  at: number;
 }
 
 const NOT_CONTAINER: ResolveResult = Object.freeze({ pending: false });
 const UNKNOWN_PENDING: ResolveResult = Object.freeze({ pending: true });
-const HOST_CG: CgEntry = Object.freeze({ parsed: null, key: '' });
+const HOST_CG: CgEntry = Object.freeze({ parsed: null, key: '', at: 0 });
 
 function metaKey(p: ParsedCgroup): string {
   return `${p.runtime}/${p.namespace ?? ''}/${p.containerId}`;
@@ -337,18 +339,21 @@ export class ContainerResolver {
     const rootId = this.index.rootId;
     if (cgroupId === rootId || (rootId === undefined && (cgroupName === '/' || cgroupName === ''))) {
       if (this.o.v1Fallback) return this.classifyV1(pid);
-      if (rootId !== undefined) this.putCgroup(cgroupId, HOST_CG);
+      if (rootId !== undefined) this.putCgroup(cgroupId, { parsed: null, key: '', at: performance.now() });
       return HOST_CG;
     }
     let path = this.index.pathOf(cgroupId);
-    let cacheable = path !== undefined;
     if (path === undefined) {
+      // Not indexed yet (created since the last walk). The process's own v2 path is that cgroup
+      // when its leaf matches the name the kernel reported (it could have moved since); ids are
+      // never reused, so the answer can be cached.
       this.refreshOnMiss();
       const pc = readProcCgroups(pid, this.procRoot);
       const v2 = pc?.v2;
       if (v2 !== undefined && v2.slice(v2.lastIndexOf('/') + 1) === cgroupName) path = v2;
     }
     let parsed: ParsedCgroup | null;
+    let cacheable = true;
     if (path !== undefined) {
       parsed = parseCgroupPath(path);
     } else {
@@ -357,7 +362,7 @@ export class ContainerResolver {
       if (parsed === null) return undefined;
       cacheable = false;
     }
-    const cg: CgEntry = parsed === null ? HOST_CG : { parsed, key: metaKey(parsed) };
+    const cg: CgEntry = { parsed, key: parsed === null ? '' : metaKey(parsed), at: performance.now() };
     if (cacheable) this.putCgroup(cgroupId, cg);
     return cg;
   }
@@ -369,7 +374,7 @@ export class ContainerResolver {
     let cg = this.byV1Path.get(path);
     if (cg === undefined) {
       const parsed = parseCgroupPath(path);
-      cg = parsed === null ? HOST_CG : { parsed, key: metaKey(parsed) };
+      cg = parsed === null ? HOST_CG : { parsed, key: metaKey(parsed), at: 0 };
       if (this.byV1Path.size >= this.o.maxCgroups) this.evictOldest(this.byV1Path);
       this.byV1Path.set(path, cg);
     }
@@ -389,9 +394,12 @@ export class ContainerResolver {
   }
 
   private invalidate(r: RefreshResult): void {
-    for (const id of r.removed) {
-      const cg = this.byCgroup.get(id);
-      if (cg === undefined) continue;
+    // Every id cached before the walk started that the walk did not find is gone: the ids the
+    // walk reports as removed, and those placed from /proc/PID/cgroup that lived and died
+    // between two walks. Ids cached during the walk may have been created after it read
+    // their parent directory, so they wait for the next walk.
+    for (const [id, cg] of this.byCgroup) {
+      if (cg.at >= r.startedAt || this.index.pathOf(id) !== undefined) continue;
       this.byCgroup.delete(id);
       if (cg.key !== '' && this.meta.delete(cg.key)) this.s.invalidations++;
     }
