@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
@@ -337,4 +338,31 @@ test('a cgroup cached while a walk runs is not dropped by that walk', async () =
   assert.equal(r.stats().invalidations, 0);
   assert.equal(r.resolve(id, D1, 778).pending, false);
   assert.deepEqual(docker.calls, [D1]);
+});
+
+test('a runtime socket that accepts but never answers (real Docker and containerd clients): timeouts counted, not down', async () => {
+  const sock = join(root, 'silent.sock');
+  const conns: Socket[] = [];
+  const server = createServer((c) => conns.push(c));
+  await new Promise<void>((res) => server.listen(sock, res));
+  try {
+    const d = cg(`docker/${D1}`);
+    const c = cg('default/silent-1');
+    const r = await make(undefined, { dockerSocket: sock, containerdSocket: sock, timeoutMs: 200 });
+    const t0 = performance.now();
+    r.resolve(d, D1, 1);
+    r.resolve(c, 'silent-1', 1);
+    await r.settled();
+    const took = performance.now() - t0;
+    assert.ok(took >= 190 && took < 2000, `gave up after ${took} ms`);
+    assert.equal(r.resolve(d, D1, 1).container?.id, D1);
+    assert.equal(r.resolve(c, 'silent-1', 1).container?.id, 'silent-1');
+    const s = r.stats().runtimes;
+    assert.equal(s.docker.timeouts, 1);
+    assert.equal(s.containerd.timeouts, 1);
+    assert.equal(s.docker.downPeriods + s.containerd.downPeriods, 0);
+  } finally {
+    for (const c of conns) c.destroy();
+    await new Promise((res) => server.close(res));
+  }
 });
