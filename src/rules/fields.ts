@@ -1103,6 +1103,37 @@ defs.set('k8s.pod.labels', {
   }),
 });
 
+// Peregrine extensions (not Falco fields): prefixed pg. so they never collide with Falco's names.
+add(
+  'pg.write_path',
+  'string',
+  'path whose content or entry the call replaces: open for write, truncate, rename/link/symlink destination',
+  (e) => {
+    const f = e.file;
+    if (!f) return undefined;
+    switch (e.kind) {
+      case 'file.open':
+        return openAccess(e, 'write') ? nonEmpty(f.path) : undefined;
+      case 'file.truncate':
+        return nonEmpty(f.path);
+      case 'file.rename':
+      case 'file.link':
+      case 'file.symlink':
+        return nonEmpty(f.new_path);
+      default:
+        return undefined;
+    }
+  },
+);
+defs.set('pg.proc_flags', {
+  name: 'pg.proc_flags',
+  type: 'string',
+  desc: "process flags (exec, fork, procfs, exe_from_memfd, setuid, self ...); 'in' matches any",
+  supported: true,
+  arg: 'none',
+  make: () => ({ multi: true, get: (e) => e.process?.flags }),
+});
+
 // Falco fields the events cannot fill (kept so Falco rules load; listed as unsupported).
 for (const [name, type, desc] of [
   ['evt.cpu', 'number', 'CPU number'],

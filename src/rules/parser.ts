@@ -281,7 +281,7 @@ class Parser {
     }
   }
 
-  /** A quoted string; backslash escapes the quote, the backslash and the usual control letters. */
+  /** A quoted string; backslash escapes the quotes and the backslash. */
   private quoted(): string {
     const q = this.s[this.pos];
     const start = this.pos;
@@ -306,25 +306,12 @@ class Parser {
   }
 }
 
+/**
+ * Backslash escapes only the quote characters and itself; any other sequence
+ * stays as written, so regular expressions like '\s+\b' keep their meaning.
+ */
 function unescapeChar(n: string): string {
-  switch (n) {
-    case 'n':
-      return '\n';
-    case 't':
-      return '\t';
-    case 'r':
-      return '\r';
-    case 'b':
-      return '\b';
-    case 'f':
-      return '\f';
-    case '"':
-    case "'":
-    case '\\':
-      return n;
-    default:
-      return '\\' + n;
-  }
+  return n === '"' || n === "'" || n === '\\' ? n : '\\' + n;
 }
 
 /** The token starting at `pos`, for error messages: up to the next blank, at most 40 characters. */
