@@ -9,6 +9,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "events.h"
+#include "lib/maps.h"
+#include "lib/hash.h"
 #include "lib/creds.h"
 #include "lib/ns.h"
 #include "lib/path.h"
@@ -16,11 +18,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Config, set by user space before load (frozen .rodata: the verifier prunes on it). */
-/* Wake the consumer once this many bytes are queued; 0 = adaptive (whenever it waits). */
-const volatile __u64 wakeup_bytes = 0;
-/* The agent's own tgid: its records are flagged *_SELF, not dropped. */
-const volatile __u32 self_tgid = 0;
 /* argv bytes kept per exec, <= PG_ARGS_MAX. */
 const volatile __u32 args_max = PG_ARGS_MAX;
 
@@ -43,25 +40,6 @@ enum scratch_slot {
 	SCRATCH_TP = 0,
 	SCRATCH_ITER = 1,
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* default; user space resizes before load */
-} pg_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32); /* tgid */
-	__type(value, struct pg_exec_entry);
-} pg_execs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PG_STAT_MAX);
-	__type(key, __u32); /* enum pg_stat */
-	__type(value, __u64);
-} pg_stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -90,34 +68,6 @@ const volatile struct {
 	struct pg_exit_event exit;
 	struct pg_exec_event exec; /* last: it ends in a flexible array */
 } pg_schema_anchor __attribute__((unused));
-
-static __always_inline void count(__u32 stat)
-{
-	__u64 *v = bpf_map_lookup_elem(&pg_stats, &stat);
-
-	if (v)
-		*v += 1; /* per-CPU: no atomics needed */
-}
-
-/* BPF_RB_NO_WAKEUP until wakeup_bytes are queued, so a busy host wakes the consumer once per batch. */
-static __always_inline __u64 wakeup_flags(void)
-{
-	if (!wakeup_bytes)
-		return 0;
-	if (bpf_ringbuf_query(&pg_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
-		count(PG_STAT_WAKEUP);
-		return BPF_RB_FORCE_WAKEUP;
-	}
-	return BPF_RB_NO_WAKEUP;
-}
-
-static __always_inline void header(struct pg_header *h, __u16 type, __u32 size, __u64 now)
-{
-	h->type = type;
-	h->version = PG_SCHEMA_VERSION;
-	h->size = size;
-	h->ktime = now;
-}
 
 /*
  * The identity of a process: its pg_execs entry, or when absent (before the
@@ -214,6 +164,22 @@ static __always_inline __u32 fill_process(struct task_struct *task, struct file 
 	return e->path_len;
 }
 
+/* Binary hashes for the identity map: this binary's (from the record's path) and its parent's. */
+static __always_inline void fill_hashes(struct task_struct *task, struct process_scratch *s,
+					struct pg_exec_event *e, struct pg_exec_entry *entry)
+{
+	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	struct pg_exec_entry *pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
+	__u32 len = clamp(e->path_len, PG_PATH_MAX);
+
+	entry->bin_hash = pg_hash_path(&s->rec[sizeof(struct pg_exec_event)], PG_PATH_MAX - 1, 0,
+				       len, &entry->name_hash);
+	if (pent) {
+		entry->pbin_hash = pent->bin_hash;
+		entry->pname_hash = pent->name_hash;
+	}
+}
+
 /* Appends cwd and the cgroup leaf name at data offset `off`; returns the record size. */
 static __always_inline __u32 fill_tail(struct task_struct *task, struct process_scratch *s,
 				       struct pg_exec_event *e, __u32 off)
@@ -304,6 +270,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	entry.key = e->key;
 	entry.parent = e->parent;
 	entry.flags = e->flags;
+	fill_hashes(task, s, e, &entry);
 	if (bpf_map_update_elem(&pg_execs, &e->key.pid, &entry, BPF_ANY))
 		count(PG_STAT_EXECS_FULL);
 
@@ -323,8 +290,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
-	struct pg_exec_entry entry = {};
+	struct pg_exec_entry entry = {}, *pent;
 	struct pg_fork_event *e;
+	__u32 ptgid;
 	__u32 pid = BPF_CORE_READ(child, pid);
 	__u32 tgid = BPF_CORE_READ(child, tgid);
 	__u32 flags = 0;
@@ -336,6 +304,15 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	entry.key.ktime = BPF_CORE_READ(child, start_time);
 	if (lookup_key(parent, &entry.parent))
 		flags |= PG_FORK_PARENT_GUESSED;
+	/* The child runs its parent's image: same binary; its parent binary is the forking one. */
+	ptgid = BPF_CORE_READ(parent, tgid);
+	pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
+	if (pent) {
+		entry.bin_hash = pent->bin_hash;
+		entry.name_hash = pent->name_hash;
+		entry.pbin_hash = pent->bin_hash;
+		entry.pname_hash = pent->name_hash;
+	}
 	if (self_tgid && BPF_CORE_READ(parent, tgid) == self_tgid)
 		flags |= PG_FORK_SELF;
 	entry.flags = flags;
@@ -469,6 +446,7 @@ int handle_task_iter(struct bpf_iter__task *ctx)
 		entry.key = e->key;
 		entry.parent = e->parent;
 		entry.flags = e->flags;
+		fill_hashes(task, s, e, &entry);
 		/* NOEXIST: a fork or exec racing with the seed is newer and wins. */
 		bpf_map_update_elem(&pg_execs, &tgid, &entry, BPF_NOEXIST);
 	}

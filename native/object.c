@@ -266,6 +266,37 @@ static napi_value object_set_max_entries(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/*
+ * objectReuseMap(handle, mapName, fd): before load, make this object use an
+ * existing map (another object's, or a pinned one) instead of creating its
+ * own. This is how every sensor shares one ring buffer, one identity map and
+ * one set of policy maps (libbpf checks the definitions are compatible).
+ */
+static napi_value object_reuse_map(napi_env env, napi_callback_info info)
+{
+	const char *op = "reuse map";
+	napi_value argv[3];
+	struct pg_object *o;
+	struct bpf_map *map;
+	uint32_t fd;
+	char *name;
+	int err;
+
+	NAPI_CALL(env, pg_get_args(env, info, 3, argv));
+	o = get_object(env, argv[0], op);
+	if (!o || !pg_get_u32(env, argv[2], &fd, op, "fd must be a u32"))
+		return NULL;
+	name = pg_get_string(env, argv[1]);
+	if (!name)
+		return NULL;
+	map = bpf_object__find_map_by_name(o->obj, name);
+	err = map ? bpf_map__reuse_fd(map, (int)fd) : -ENOENT;
+	if (err)
+		pg_throw_errno(env, op, name, err, NULL);
+	free(name);
+	return NULL;
+}
+
 /* objectSetAutoload(handle, progName, bool) */
 static napi_value object_set_autoload(napi_env env, napi_callback_info info)
 {
@@ -390,6 +421,7 @@ napi_status pg_object_init(napi_env env, napi_value exports)
 	PG_EXPORT(env, exports, "objectSetConst", object_set_const);
 	PG_EXPORT(env, exports, "objectSetMaxEntries", object_set_max_entries);
 	PG_EXPORT(env, exports, "objectSetAutoload", object_set_autoload);
+	PG_EXPORT(env, exports, "objectReuseMap", object_reuse_map);
 	PG_EXPORT(env, exports, "objectLoad", object_load);
 	PG_EXPORT(env, exports, "objectPrograms", object_programs);
 	PG_EXPORT(env, exports, "objectMaps", object_maps);

@@ -177,6 +177,11 @@ struct pg_exec_entry {
 	struct pg_exec_key parent;
 	__u32 flags; /* enum pg_exec_flag bits of the record that created the entry */
 	__u32 _pad;
+	/* FNV-1a 64 of the binary's full path and base name, and the parent's: policy selectors. */
+	__u64 bin_hash;
+	__u64 name_hash;
+	__u64 pbin_hash;
+	__u64 pname_hash;
 };
 
 /*

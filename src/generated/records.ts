@@ -135,7 +135,7 @@ export const PgStat = {
 } as const;
 export type PgStat = (typeof PgStat)[keyof typeof PgStat];
 
-/** struct pg_exec_entry (40 bytes). */
+/** struct pg_exec_entry (72 bytes). */
 export interface PgExecEntry {
   /** pg_exec_entry.key @0: struct pg_exec_key */
   key: PgExecKey;
@@ -143,16 +143,28 @@ export interface PgExecEntry {
   parent: PgExecKey;
   /** pg_exec_entry.flags @32: u32 */
   flags: number;
+  /** pg_exec_entry.bin_hash @40: u64; exact below 2^53 */
+  binHash: number;
+  /** pg_exec_entry.name_hash @48: u64; exact below 2^53 */
+  nameHash: number;
+  /** pg_exec_entry.pbin_hash @56: u64; exact below 2^53 */
+  pbinHash: number;
+  /** pg_exec_entry.pname_hash @64: u64; exact below 2^53 */
+  pnameHash: number;
 }
 
 /** sizeof(struct pg_exec_entry) */
-export const PG_EXEC_ENTRY_SIZE = 40;
+export const PG_EXEC_ENTRY_SIZE = 72;
 /** offsetof(struct pg_exec_entry, field), by C field name. */
 export const PG_EXEC_ENTRY_OFFSET = {
   key: 0,
   parent: 16,
   flags: 32,
   _pad: 36,
+  bin_hash: 40,
+  name_hash: 48,
+  pbin_hash: 56,
+  pname_hash: 64,
 } as const;
 
 /** A zeroed PgExecEntry, the one shape decodePgExecEntry() fills. */
@@ -161,6 +173,10 @@ export function createPgExecEntry(): PgExecEntry {
     key: createPgExecKey(),
     parent: createPgExecKey(),
     flags: 0,
+    binHash: 0,
+    nameHash: 0,
+    pbinHash: 0,
+    pnameHash: 0,
   };
 }
 
@@ -169,12 +185,16 @@ export function createPgExecEntry(): PgExecEntry {
  * Throws RangeError when the record does not fit in the view.
  */
 export function decodePgExecEntry(view: DataView, offset: number, out: PgExecEntry): PgExecEntry {
-  if (offset < 0 || offset + 40 > view.byteLength) {
-    throw new RangeError(`pg_exec_entry: 40 bytes at ${offset} exceed ${view.byteLength}`);
+  if (offset < 0 || offset + 72 > view.byteLength) {
+    throw new RangeError(`pg_exec_entry: 72 bytes at ${offset} exceed ${view.byteLength}`);
   }
   decodePgExecKey(view, offset, out.key);
   decodePgExecKey(view, offset + 16, out.parent);
   out.flags = view.getUint32(offset + 32, true);
+  out.binHash = readU64(view, offset + 40);
+  out.nameHash = readU64(view, offset + 48);
+  out.pbinHash = readU64(view, offset + 56);
+  out.pnameHash = readU64(view, offset + 64);
   return out;
 }
 
@@ -661,12 +681,16 @@ export interface RecordField {
 /** Every pg_* struct as BTF lays it out: the machine-readable twin of the constants above. */
 export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; readonly fields: readonly RecordField[] }>> = {
   pg_exec_entry: {
-    size: 40,
+    size: 72,
     fields: [
       { name: 'key', offset: 0, size: 16 },
       { name: 'parent', offset: 16, size: 16 },
       { name: 'flags', offset: 32, size: 4 },
       { name: '_pad', offset: 36, size: 4 },
+      { name: 'bin_hash', offset: 40, size: 8 },
+      { name: 'name_hash', offset: 48, size: 8 },
+      { name: 'pbin_hash', offset: 56, size: 8 },
+      { name: 'pname_hash', offset: 64, size: 8 },
     ],
   },
   pg_exec_event: {

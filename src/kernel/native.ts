@@ -78,6 +78,7 @@ export interface NativeAddon {
   objectSetConst(obj: ObjectHandle, name: string, value: Buffer): void;
   objectSetMaxEntries(obj: ObjectHandle, map: string, n: number): void;
   objectSetAutoload(obj: ObjectHandle, program: string, on: boolean): void;
+  objectReuseMap(obj: ObjectHandle, map: string, fd: number): void;
   objectLoad(obj: ObjectHandle): void;
   objectPrograms(obj: ObjectHandle): NativeProgramInfo[];
   objectMaps(obj: ObjectHandle): NativeMapInfo[];

@@ -166,6 +166,19 @@ export class BpfObject {
     }
   }
 
+  /**
+   * Before load: use `from` (another object's loaded map, or a pinned one) for
+   * this object's map `map`, so several objects share one map. Definitions
+   * must match (type, key/value size, max entries, flags).
+   */
+  reuseMap(map: string, from: BpfMap): void {
+    try {
+      native().objectReuseMap(this.#h, map, from.fd);
+    } catch (e) {
+      throw wrapNativeError(e, { op: 'reuse map', object: this.name, detail: map });
+    }
+  }
+
   /** Includes or excludes one program from load(). */
   setAutoload(program: string, autoload: boolean): void {
     try {

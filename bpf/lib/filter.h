@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The in-kernel policy filter (data model in include/policy.h). A hook calls
+ * pg_filter_begin() first: it returns the rules that watch this kind and
+ * accept the current process (binary, parent binary, uids, namespaces,
+ * capabilities, cgroup) — all cheap lookups. Only when that set is non-empty
+ * does the hook do its expensive work (path walk, socket reads) and narrow
+ * the set further with pg_filter_path(), pg_filter_access(), pg_filter_port(),
+ * pg_filter_addr(). An empty result means no record is built; the hook counts
+ * it as filtered (proof that uninteresting events never reached user space).
+ */
+#ifndef PG_LIB_FILTER_H
+#define PG_LIB_FILTER_H
+
+#include "events.h"
+#include "policy.h"
+#include "lib/maps.h"
+#include "lib/hash.h"
+
+/* Host namespaces, set by the agent before load (it runs in them): "host or not" selectors. */
+const volatile __u32 host_mnt_ns = 0;
+const volatile __u32 host_pid_ns = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_filter_config);
+} pg_f_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * PG_SET_MAX);
+	__type(key, __u32); /* gen * PG_SET_MAX + enum pg_set */
+	__type(value, struct pg_rules);
+} pg_f_sets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pg_value_key);
+	__type(value, struct pg_allow_deny);
+} pg_f_values SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pg_path_key);
+	__type(value, struct pg_rules);
+} pg_f_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_prefix_key);
+	__type(value, struct pg_rules);
+} pg_f_prefix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_prefix_key);
+	__type(value, struct pg_rules);
+} pg_f_suffix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pg_addr_key);
+	__type(value, struct pg_allow_deny);
+} pg_f_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * PG_RULE_SLOTS);
+	__type(key, __u32); /* gen * PG_RULE_SLOTS + slot */
+	__type(value, struct pg_rule_action);
+} pg_f_actions SEC(".maps");
+
+/* Per-CPU scratch for LPM keys (too big for the stack). */
+struct pg_filter_scratch {
+	struct pg_prefix_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_filter_scratch);
+} pg_f_scratch SEC(".maps");
+
+/* The state of one evaluation: the live generation and the rules still matching. */
+struct pg_filter {
+	__u32 gen;
+	__u32 _pad;
+	struct pg_rules rules;
+};
+
+static __always_inline int pg_rules_empty(const struct pg_rules *r)
+{
+	return !(r->w[0] | r->w[1] | r->w[2] | r->w[3]);
+}
+
+static __always_inline void pg_rules_and(struct pg_rules *r, const struct pg_rules *o)
+{
+	r->w[0] &= o->w[0];
+	r->w[1] &= o->w[1];
+	r->w[2] &= o->w[2];
+	r->w[3] &= o->w[3];
+}
+
+static __always_inline void pg_rules_or(struct pg_rules *r, const struct pg_rules *o)
+{
+	r->w[0] |= o->w[0];
+	r->w[1] |= o->w[1];
+	r->w[2] |= o->w[2];
+	r->w[3] |= o->w[3];
+}
+
+static __always_inline void pg_rules_andnot(struct pg_rules *r, const struct pg_rules *o)
+{
+	r->w[0] &= ~o->w[0];
+	r->w[1] &= ~o->w[1];
+	r->w[2] &= ~o->w[2];
+	r->w[3] &= ~o->w[3];
+}
+
+static __always_inline const struct pg_rules *pg_set(__u32 gen, __u32 set)
+{
+	__u32 idx = gen * PG_SET_MAX + set;
+
+	return bpf_map_lookup_elem(&pg_f_sets, &idx);
+}
+
+/* f->rules &= set; returns 1 when nothing is left. */
+static __always_inline int pg_filter_and_set(struct pg_filter *f, __u32 set)
+{
+	const struct pg_rules *r = pg_set(f->gen, set);
+
+	if (!r) {
+		__builtin_memset(&f->rules, 0, sizeof(f->rules));
+		return 1;
+	}
+	pg_rules_and(&f->rules, r);
+	return pg_rules_empty(&f->rules);
+}
+
+/*
+ * An allow/deny dimension over up to two values (a binary's full-path hash
+ * and base-name hash): rules that leave it open, or list one of the values
+ * as allowed, and list neither as denied.
+ */
+static __always_inline int pg_filter_values(struct pg_filter *f, __u32 dim, __u64 v1, __u64 v2,
+					    int two)
+{
+	struct pg_value_key key = {.gen = f->gen, .dim = dim, .value = v1};
+	const struct pg_allow_deny *a, *b = NULL;
+	const struct pg_rules *wild = pg_set(f->gen, PG_SET_WILD + dim);
+	struct pg_rules allow;
+
+	if (!wild)
+		return 1;
+	allow = *wild;
+	a = bpf_map_lookup_elem(&pg_f_values, &key);
+	if (two) {
+		key.value = v2;
+		b = bpf_map_lookup_elem(&pg_f_values, &key);
+	}
+	if (a)
+		pg_rules_or(&allow, &a->allow);
+	if (b)
+		pg_rules_or(&allow, &b->allow);
+	if (a)
+		pg_rules_andnot(&allow, &a->deny);
+	if (b)
+		pg_rules_andnot(&allow, &b->deny);
+	pg_rules_and(&f->rules, &allow);
+	return pg_rules_empty(&f->rules);
+}
+
+struct pg_cap_walk {
+	struct pg_filter *f;
+	__u64 caps;
+	struct pg_rules any;
+};
+
+static long pg_cap_step(__u32 bit, void *ctx)
+{
+	struct pg_cap_walk *w = ctx;
+	const struct pg_rules *r;
+
+	if (!(w->caps >> bit))
+		return 1;
+	if (!((w->caps >> bit) & 1))
+		return 0;
+	r = pg_set(w->f->gen, PG_SET_CAP + bit);
+	if (r)
+		pg_rules_or(&w->any, r);
+	return 0;
+}
+
+/*
+ * Starts an evaluation for `kind` in the context of `task` (current): the
+ * rules watching the kind and accepting the process. Returns 0 and fills f
+ * when some rule is left; 1 when none is (the hook returns at once).
+ */
+static __always_inline int pg_filter_begin(struct pg_filter *f, __u32 kind,
+					   struct task_struct *task)
+{
+	__u32 zero = 0, tgid, mnt;
+	const struct pg_filter_config *cfg = bpf_map_lookup_elem(&pg_f_config, &zero);
+	const struct pg_rules *r;
+	struct pg_exec_entry *ent;
+	const struct cred *cred;
+	__u64 caps;
+
+	if (!cfg || kind >= PG_KIND_MAX)
+		return 1;
+	f->gen = cfg->gen & 1;
+	r = pg_set(f->gen, PG_SET_KIND + kind);
+	if (!r || pg_rules_empty(r))
+		return 1;
+	f->rules = *r;
+
+	tgid = BPF_CORE_READ(task, tgid);
+	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
+	if (ent) {
+		if (pg_filter_values(f, PG_DIM_BINARY, ent->bin_hash, ent->name_hash, 1))
+			return 1;
+		if (pg_filter_values(f, PG_DIM_PARENT, ent->pbin_hash, ent->pname_hash, 1))
+			return 1;
+	} else {
+		/* Unknown process: only rules that leave binaries open can match. */
+		if (pg_filter_and_set(f, PG_SET_WILD + PG_DIM_BINARY) ||
+		    pg_filter_and_set(f, PG_SET_WILD + PG_DIM_PARENT))
+			return 1;
+	}
+
+	cred = BPF_CORE_READ(task, cred);
+	if (pg_filter_values(f, PG_DIM_UID, BPF_CORE_READ(cred, euid.val), 0, 0))
+		return 1;
+	if (pg_filter_values(f, PG_DIM_GID, BPF_CORE_READ(cred, egid.val), 0, 0))
+		return 1;
+	if (pg_filter_values(f, PG_DIM_CGROUP, BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id), 0,
+			     0))
+		return 1;
+
+	mnt = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	if (pg_filter_and_set(f, mnt == host_mnt_ns ? PG_SET_NS_HOST : PG_SET_NS_CONTAINER))
+		return 1;
+
+	/* Capabilities: skip the walk when every remaining rule leaves them open. */
+	r = pg_set(f->gen, PG_SET_WILD + PG_DIM_CAP);
+	if (r) {
+		struct pg_rules need = f->rules;
+
+		pg_rules_andnot(&need, r);
+		if (!pg_rules_empty(&need)) {
+			struct pg_cap_walk w = {.f = f};
+
+			bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
+			w.caps = caps;
+			w.any = *r;
+			bpf_loop(64, pg_cap_step, &w, 0);
+			pg_rules_and(&f->rules, &w.any);
+		}
+	}
+	return pg_rules_empty(&f->rules);
+}
+
+/*
+ * Narrows by path: rules that leave paths open, or whose exact path, prefix
+ * or file-name suffix matches. `buf[start .. end)` is the path, masked by
+ * `mask` (a power-of-two buffer size minus one); it must not wrap.
+ */
+static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, __u32 mask,
+					  __u32 start, __u32 end)
+{
+	const struct pg_rules *wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_PATH);
+	struct pg_path_key pkey = {.gen = f->gen};
+	struct pg_filter_scratch *s;
+	const struct pg_rules *r;
+	struct pg_rules allow;
+	__u32 zero = 0, len, i, name;
+	__u64 name_hash;
+
+	if (!wild)
+		return 1;
+	allow = *wild;
+	pkey.hash = pg_hash_path(buf, mask, start, end, &name_hash);
+	r = bpf_map_lookup_elem(&pg_f_paths, &pkey);
+	if (r)
+		pg_rules_or(&allow, r);
+
+	s = bpf_map_lookup_elem(&pg_f_scratch, &zero);
+	if (s) {
+		len = end - start;
+		if (len > PG_PREFIX_MAX)
+			len = PG_PREFIX_MAX;
+		s->key.gen = f->gen;
+		s->key.prefixlen = 32 + 8 * len;
+		if (len)
+			bpf_probe_read_kernel(s->key.data, len, &buf[start & mask]);
+		r = bpf_map_lookup_elem(&pg_f_prefix, &s->key);
+		if (r)
+			pg_rules_or(&allow, r);
+
+		/* The base name, reversed, against the suffix trie. */
+		name = end;
+		for (i = 0; i < PG_SUFFIX_MAX && name > start; i++) {
+			if (buf[(name - 1) & mask] == '/')
+				break;
+			name--;
+		}
+		len = end - name;
+		for (i = 0; i < PG_SUFFIX_MAX; i++) {
+			if (i >= len)
+				break;
+			s->key.data[i] = buf[(end - 1 - i) & mask];
+		}
+		s->key.prefixlen = 32 + 8 * (len > PG_SUFFIX_MAX ? PG_SUFFIX_MAX : len);
+		r = bpf_map_lookup_elem(&pg_f_suffix, &s->key);
+		if (r)
+			pg_rules_or(&allow, r);
+	}
+	pg_rules_and(&f->rules, &allow);
+	return pg_rules_empty(&f->rules);
+}
+
+/* Narrows by open access: a combination of enum pg_access bits. */
+static __always_inline int pg_filter_access(struct pg_filter *f, __u32 access)
+{
+	return pg_filter_and_set(f, PG_SET_ACCESS + (access & (PG_ACCESS_COMBOS - 1)));
+}
+
+/* Narrows by port (host byte order). */
+static __always_inline int pg_filter_port(struct pg_filter *f, __u16 port)
+{
+	return pg_filter_values(f, PG_DIM_PORT, port, 0, 0);
+}
+
+/* Narrows by address: family AF_INET (4 bytes) or AF_INET6 (16 bytes), network byte order. */
+static __always_inline int pg_filter_addr(struct pg_filter *f, __u32 family, const __u8 *addr)
+{
+	const struct pg_rules *wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_ADDR);
+	struct pg_addr_key key = {.gen = f->gen, .family = family};
+	const struct pg_allow_deny *a;
+	struct pg_rules allow;
+
+	if (!wild)
+		return 1;
+	allow = *wild;
+	__builtin_memcpy(key.addr, addr, 16);
+	key.prefixlen = 64 + (family == 2 ? 32 : 128);
+	a = bpf_map_lookup_elem(&pg_f_addrs, &key);
+	if (a) {
+		pg_rules_or(&allow, &a->allow);
+		pg_rules_andnot(&allow, &a->deny);
+	}
+	pg_rules_and(&f->rules, &allow);
+	return pg_rules_empty(&f->rules);
+}
+
+#endif /* PG_LIB_FILTER_H */
