@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every sensor besides the process sensor, in load order. The agent loads each
+// one's object (sharing the process object's maps) and attaches only the
+// programs that the loaded policies' kinds need.
+import type { Sensor } from './sensor.js';
+
+export const SENSORS: ReadonlyArray<() => Sensor> = [
+  // one entry per sensor: () => new FileSensor(), ...
+];
