@@ -56,7 +56,12 @@ export function compileOutput(template: string, ctx: FieldContext): CompiledOutp
     }
     let name = m[0];
     // Longest known prefix, as Falco: "%proc.name." ends at the field.
-    while (!isFieldName(name) && name.endsWith('.')) name = name.slice(0, -1);
+    while (name.endsWith('.')) name = name.slice(0, -1);
+    if (!isFieldName(name) && !name.includes('.')) {
+      lit += c;
+      i++;
+      continue;
+    }
     let end = i + 1 + name.length;
     let arg: string | undefined;
     if (template[end] === '[') {

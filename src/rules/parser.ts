@@ -251,7 +251,15 @@ class Parser {
     const c = this.s[this.pos];
     if (c === '"' || c === "'") return { v: this.quoted(), quoted: true, pos };
     const bare = this.match(RE_BARE);
-    if (bare === undefined) this.fail('expected a value');
+    if (bare === undefined) {
+      // A lone '<' or '>' (evt.dir = <) is a value, as in Falco's examples.
+      const next = this.s[this.pos + 1];
+      if ((c === '<' || c === '>') && (next === undefined || isBlank(next) || next === ')')) {
+        this.pos++;
+        return { v: c, quoted: false, pos };
+      }
+      this.fail('expected a value');
+    }
     return { v: bare, quoted: false, pos };
   }
 
