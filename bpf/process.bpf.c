@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 #include "events.h"
 #include "lib/maps.h"
+#include "lib/filter.h"
 #include "lib/hash.h"
 #include "lib/creds.h"
 #include "lib/ns.h"
@@ -49,6 +50,9 @@ struct {
 } pg_scratch SEC(".maps");
 
 /*
+ * The process object owns every shared map, the policy filter's included
+ * (lib/filter.h): the agent loads it first and the other sensors reuse them.
+ *
  * Anchors for BTF: scripts/gen-records.ts generates the TypeScript side from
  * the object's BTF, which only holds types some global uses by value (a
  * pointer would leave a bare forward declaration). Costs ~500 bytes of .rodata.
@@ -66,6 +70,20 @@ const volatile struct {
 	struct pg_exec_entry entry;
 	struct pg_fork_event fork;
 	struct pg_exit_event exit;
+	enum pg_policy_limits policy_limits;
+	enum pg_kind kind;
+	enum pg_dim dim;
+	enum pg_set set;
+	enum pg_access access;
+	enum pg_action action;
+	struct pg_rules rules;
+	struct pg_filter_config filter_config;
+	struct pg_value_key value_key;
+	struct pg_allow_deny allow_deny;
+	struct pg_path_key path_key;
+	struct pg_prefix_key prefix_key;
+	struct pg_addr_key addr_key;
+	struct pg_rule_action rule_action;
 	struct pg_exec_event exec; /* last: it ends in a flexible array */
 } pg_schema_anchor __attribute__((unused));
 

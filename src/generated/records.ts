@@ -51,6 +51,42 @@ function readCString(view: DataView, at: number, max: number): string {
   return readString(view, at, n);
 }
 
+/** enum pg_access */
+export const PgAccess = {
+  PG_ACCESS_READ: 1,
+  PG_ACCESS_WRITE: 2,
+  PG_ACCESS_CREATE: 4,
+  PG_ACCESS_TRUNCATE: 8,
+  PG_ACCESS_COMBOS: 16,
+} as const;
+export type PgAccess = (typeof PgAccess)[keyof typeof PgAccess];
+
+/** enum pg_action */
+export const PgAction = {
+  PG_ACTION_AUDIT: 0,
+  PG_ACTION_DENY: 1,
+  PG_ACTION_KILL: 2,
+  PG_ACTION_SIGNAL: 3,
+} as const;
+export type PgAction = (typeof PgAction)[keyof typeof PgAction];
+
+/** enum pg_dim */
+export const PgDim = {
+  PG_DIM_BINARY: 0,
+  PG_DIM_PARENT: 1,
+  PG_DIM_UID: 2,
+  PG_DIM_GID: 3,
+  PG_DIM_PATH: 4,
+  PG_DIM_PORT: 5,
+  PG_DIM_ADDR: 6,
+  PG_DIM_CGROUP: 7,
+  PG_DIM_CAP: 8,
+  PG_DIM_ACCESS: 9,
+  PG_DIM_NS: 10,
+  PG_DIM_MAX: 16,
+} as const;
+export type PgDim = (typeof PgDim)[keyof typeof PgDim];
+
 /** enum pg_exec_flag */
 export const PgExecFlag = {
   PG_EXEC_ARGS_TRUNCATED: 1,
@@ -85,6 +121,39 @@ export const PgForkFlag = {
 } as const;
 export type PgForkFlag = (typeof PgForkFlag)[keyof typeof PgForkFlag];
 
+/** enum pg_kind */
+export const PgKind = {
+  PG_KIND_EXEC: 0,
+  PG_KIND_EXIT: 1,
+  PG_KIND_FILE_OPEN: 2,
+  PG_KIND_FILE_UNLINK: 3,
+  PG_KIND_FILE_RENAME: 4,
+  PG_KIND_FILE_LINK: 5,
+  PG_KIND_FILE_SYMLINK: 6,
+  PG_KIND_FILE_CHMOD: 7,
+  PG_KIND_FILE_CHOWN: 8,
+  PG_KIND_FILE_TRUNCATE: 9,
+  PG_KIND_FILE_MOUNT: 10,
+  PG_KIND_NET_CONNECT: 11,
+  PG_KIND_NET_ACCEPT: 12,
+  PG_KIND_NET_BIND: 13,
+  PG_KIND_NET_LISTEN: 14,
+  PG_KIND_NET_SEND: 15,
+  PG_KIND_PRIV_SETUID: 16,
+  PG_KIND_PRIV_SETGID: 17,
+  PG_KIND_PRIV_CAPSET: 18,
+  PG_KIND_PRIV_PRCTL: 19,
+  PG_KIND_NS_UNSHARE: 20,
+  PG_KIND_NS_SETNS: 21,
+  PG_KIND_PTRACE: 22,
+  PG_KIND_MODULE_LOAD: 23,
+  PG_KIND_BPF: 24,
+  PG_KIND_KEXEC: 25,
+  PG_KIND_MEMFD_CREATE: 26,
+  PG_KIND_MAX: 32,
+} as const;
+export type PgKind = (typeof PgKind)[keyof typeof PgKind];
+
 /** enum pg_limits */
 export const PgLimits = {
   PG_PATH_MAX: 4096,
@@ -94,6 +163,15 @@ export const PgLimits = {
   PG_COMM_MAX: 16,
 } as const;
 export type PgLimits = (typeof PgLimits)[keyof typeof PgLimits];
+
+/** enum pg_policy_limits */
+export const PgPolicyLimits = {
+  PG_RULE_WORDS: 4,
+  PG_RULE_SLOTS: 256,
+  PG_PREFIX_MAX: 248,
+  PG_SUFFIX_MAX: 248,
+} as const;
+export type PgPolicyLimits = (typeof PgPolicyLimits)[keyof typeof PgPolicyLimits];
 
 /** enum pg_record_type */
 export const PgRecordType = {
@@ -113,6 +191,19 @@ export const PgSchema = {
   PG_SCHEMA_VERSION: 1,
 } as const;
 export type PgSchema = (typeof PgSchema)[keyof typeof PgSchema];
+
+/** enum pg_set */
+export const PgSet = {
+  PG_SET_KIND: 0,
+  PG_SET_WILD: 32,
+  PG_SET_ACCESS: 48,
+  PG_SET_NS_HOST: 64,
+  PG_SET_NS_CONTAINER: 65,
+  PG_SET_CAP: 66,
+  PG_SET_ALL: 130,
+  PG_SET_MAX: 136,
+} as const;
+export type PgSet = (typeof PgSet)[keyof typeof PgSet];
 
 /** enum pg_stat */
 export const PgStat = {
@@ -134,6 +225,92 @@ export const PgStat = {
   PG_STAT_MAX: 160,
 } as const;
 export type PgStat = (typeof PgStat)[keyof typeof PgStat];
+
+/** struct pg_addr_key (28 bytes). */
+export interface PgAddrKey {
+  /** pg_addr_key.prefixlen @0: u32 */
+  prefixlen: number;
+  /** pg_addr_key.gen @4: u32 */
+  gen: number;
+  /** pg_addr_key.family @8: u32 */
+  family: number;
+  /** pg_addr_key.addr @12: u8[16] */
+  addr: number[];
+}
+
+/** sizeof(struct pg_addr_key) */
+export const PG_ADDR_KEY_SIZE = 28;
+/** offsetof(struct pg_addr_key, field), by C field name. */
+export const PG_ADDR_KEY_OFFSET = {
+  prefixlen: 0,
+  gen: 4,
+  family: 8,
+  addr: 12,
+} as const;
+
+/** A zeroed PgAddrKey, the one shape decodePgAddrKey() fills. */
+export function createPgAddrKey(): PgAddrKey {
+  return {
+    prefixlen: 0,
+    gen: 0,
+    family: 0,
+    addr: new Array<number>(16).fill(0),
+  };
+}
+
+/**
+ * Decodes struct pg_addr_key at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgAddrKey(view: DataView, offset: number, out: PgAddrKey): PgAddrKey {
+  if (offset < 0 || offset + 28 > view.byteLength) {
+    throw new RangeError(`pg_addr_key: 28 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.prefixlen = view.getUint32(offset, true);
+  out.gen = view.getUint32(offset + 4, true);
+  out.family = view.getUint32(offset + 8, true);
+  for (let i = 0; i < 16; i++) {
+    out.addr[i] = view.getUint8(offset + 12 + i * 1);
+  }
+  return out;
+}
+
+/** struct pg_allow_deny (64 bytes). */
+export interface PgAllowDeny {
+  /** pg_allow_deny.allow @0: struct pg_rules */
+  allow: PgRules;
+  /** pg_allow_deny.deny @32: struct pg_rules */
+  deny: PgRules;
+}
+
+/** sizeof(struct pg_allow_deny) */
+export const PG_ALLOW_DENY_SIZE = 64;
+/** offsetof(struct pg_allow_deny, field), by C field name. */
+export const PG_ALLOW_DENY_OFFSET = {
+  allow: 0,
+  deny: 32,
+} as const;
+
+/** A zeroed PgAllowDeny, the one shape decodePgAllowDeny() fills. */
+export function createPgAllowDeny(): PgAllowDeny {
+  return {
+    allow: createPgRules(),
+    deny: createPgRules(),
+  };
+}
+
+/**
+ * Decodes struct pg_allow_deny at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgAllowDeny(view: DataView, offset: number, out: PgAllowDeny): PgAllowDeny {
+  if (offset < 0 || offset + 64 > view.byteLength) {
+    throw new RangeError(`pg_allow_deny: 64 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgRules(view, offset, out.allow);
+  decodePgRules(view, offset + 32, out.deny);
+  return out;
+}
 
 /** struct pg_exec_entry (72 bytes). */
 export interface PgExecEntry {
@@ -557,6 +734,71 @@ export function decodePgExitEvent(view: DataView, offset: number, out: PgExitEve
   return out;
 }
 
+/** struct pg_filter_config (8 bytes). */
+export interface PgFilterConfig {
+  /** pg_filter_config.gen @0: u32 */
+  gen: number;
+}
+
+/** sizeof(struct pg_filter_config) */
+export const PG_FILTER_CONFIG_SIZE = 8;
+/** offsetof(struct pg_filter_config, field), by C field name. */
+export const PG_FILTER_CONFIG_OFFSET = {
+  gen: 0,
+  _pad: 4,
+} as const;
+
+/** A zeroed PgFilterConfig, the one shape decodePgFilterConfig() fills. */
+export function createPgFilterConfig(): PgFilterConfig {
+  return {
+    gen: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_filter_config at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFilterConfig(view: DataView, offset: number, out: PgFilterConfig): PgFilterConfig {
+  if (offset < 0 || offset + 8 > view.byteLength) {
+    throw new RangeError(`pg_filter_config: 8 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.gen = view.getUint32(offset, true);
+  return out;
+}
+
+/** struct pg_filter_scratch (256 bytes). */
+export interface PgFilterScratch {
+  /** pg_filter_scratch.key @0: struct pg_prefix_key */
+  key: PgPrefixKey;
+}
+
+/** sizeof(struct pg_filter_scratch) */
+export const PG_FILTER_SCRATCH_SIZE = 256;
+/** offsetof(struct pg_filter_scratch, field), by C field name. */
+export const PG_FILTER_SCRATCH_OFFSET = {
+  key: 0,
+} as const;
+
+/** A zeroed PgFilterScratch, the one shape decodePgFilterScratch() fills. */
+export function createPgFilterScratch(): PgFilterScratch {
+  return {
+    key: createPgPrefixKey(),
+  };
+}
+
+/**
+ * Decodes struct pg_filter_scratch at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFilterScratch(view: DataView, offset: number, out: PgFilterScratch): PgFilterScratch {
+  if (offset < 0 || offset + 256 > view.byteLength) {
+    throw new RangeError(`pg_filter_scratch: 256 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgPrefixKey(view, offset, out.key);
+  return out;
+}
+
 /** struct pg_fork_event (72 bytes). */
 export interface PgForkEvent {
   /** pg_fork_event.hdr @0: struct pg_header */
@@ -671,6 +913,207 @@ export function decodePgHeader(view: DataView, offset: number, out: PgHeader): P
   return out;
 }
 
+/** struct pg_path_key (16 bytes). */
+export interface PgPathKey {
+  /** pg_path_key.gen @0: u32 */
+  gen: number;
+  /** pg_path_key.hash @8: u64; exact below 2^53 */
+  hash: number;
+}
+
+/** sizeof(struct pg_path_key) */
+export const PG_PATH_KEY_SIZE = 16;
+/** offsetof(struct pg_path_key, field), by C field name. */
+export const PG_PATH_KEY_OFFSET = {
+  gen: 0,
+  _pad: 4,
+  hash: 8,
+} as const;
+
+/** A zeroed PgPathKey, the one shape decodePgPathKey() fills. */
+export function createPgPathKey(): PgPathKey {
+  return {
+    gen: 0,
+    hash: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_path_key at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgPathKey(view: DataView, offset: number, out: PgPathKey): PgPathKey {
+  if (offset < 0 || offset + 16 > view.byteLength) {
+    throw new RangeError(`pg_path_key: 16 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.gen = view.getUint32(offset, true);
+  out.hash = readU64(view, offset + 8);
+  return out;
+}
+
+/** struct pg_prefix_key (256 bytes). */
+export interface PgPrefixKey {
+  /** pg_prefix_key.prefixlen @0: u32 */
+  prefixlen: number;
+  /** pg_prefix_key.gen @4: u32 */
+  gen: number;
+  /** pg_prefix_key.data @8: u8[248] */
+  data: number[];
+}
+
+/** sizeof(struct pg_prefix_key) */
+export const PG_PREFIX_KEY_SIZE = 256;
+/** offsetof(struct pg_prefix_key, field), by C field name. */
+export const PG_PREFIX_KEY_OFFSET = {
+  prefixlen: 0,
+  gen: 4,
+  data: 8,
+} as const;
+
+/** A zeroed PgPrefixKey, the one shape decodePgPrefixKey() fills. */
+export function createPgPrefixKey(): PgPrefixKey {
+  return {
+    prefixlen: 0,
+    gen: 0,
+    data: new Array<number>(248).fill(0),
+  };
+}
+
+/**
+ * Decodes struct pg_prefix_key at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgPrefixKey(view: DataView, offset: number, out: PgPrefixKey): PgPrefixKey {
+  if (offset < 0 || offset + 256 > view.byteLength) {
+    throw new RangeError(`pg_prefix_key: 256 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.prefixlen = view.getUint32(offset, true);
+  out.gen = view.getUint32(offset + 4, true);
+  for (let i = 0; i < 248; i++) {
+    out.data[i] = view.getUint8(offset + 8 + i * 1);
+  }
+  return out;
+}
+
+/** struct pg_rule_action (16 bytes). */
+export interface PgRuleAction {
+  /** pg_rule_action.action @0: u32 */
+  action: number;
+  /** pg_rule_action.signal @4: u32 */
+  signal: number;
+  /** pg_rule_action.monitor @8: u32 */
+  monitor: number;
+}
+
+/** sizeof(struct pg_rule_action) */
+export const PG_RULE_ACTION_SIZE = 16;
+/** offsetof(struct pg_rule_action, field), by C field name. */
+export const PG_RULE_ACTION_OFFSET = {
+  action: 0,
+  signal: 4,
+  monitor: 8,
+  _pad: 12,
+} as const;
+
+/** A zeroed PgRuleAction, the one shape decodePgRuleAction() fills. */
+export function createPgRuleAction(): PgRuleAction {
+  return {
+    action: 0,
+    signal: 0,
+    monitor: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_rule_action at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgRuleAction(view: DataView, offset: number, out: PgRuleAction): PgRuleAction {
+  if (offset < 0 || offset + 16 > view.byteLength) {
+    throw new RangeError(`pg_rule_action: 16 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.action = view.getUint32(offset, true);
+  out.signal = view.getUint32(offset + 4, true);
+  out.monitor = view.getUint32(offset + 8, true);
+  return out;
+}
+
+/** struct pg_rules (32 bytes). */
+export interface PgRules {
+  /** pg_rules.w @0: u64[4] */
+  w: number[];
+}
+
+/** sizeof(struct pg_rules) */
+export const PG_RULES_SIZE = 32;
+/** offsetof(struct pg_rules, field), by C field name. */
+export const PG_RULES_OFFSET = {
+  w: 0,
+} as const;
+
+/** A zeroed PgRules, the one shape decodePgRules() fills. */
+export function createPgRules(): PgRules {
+  return {
+    w: new Array<number>(4).fill(0),
+  };
+}
+
+/**
+ * Decodes struct pg_rules at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgRules(view: DataView, offset: number, out: PgRules): PgRules {
+  if (offset < 0 || offset + 32 > view.byteLength) {
+    throw new RangeError(`pg_rules: 32 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  for (let i = 0; i < 4; i++) {
+    out.w[i] = readU64(view, offset + i * 8);
+  }
+  return out;
+}
+
+/** struct pg_value_key (16 bytes). */
+export interface PgValueKey {
+  /** pg_value_key.gen @0: u32 */
+  gen: number;
+  /** pg_value_key.dim @4: u32 */
+  dim: number;
+  /** pg_value_key.value @8: u64; exact below 2^53 */
+  value: number;
+}
+
+/** sizeof(struct pg_value_key) */
+export const PG_VALUE_KEY_SIZE = 16;
+/** offsetof(struct pg_value_key, field), by C field name. */
+export const PG_VALUE_KEY_OFFSET = {
+  gen: 0,
+  dim: 4,
+  value: 8,
+} as const;
+
+/** A zeroed PgValueKey, the one shape decodePgValueKey() fills. */
+export function createPgValueKey(): PgValueKey {
+  return {
+    gen: 0,
+    dim: 0,
+    value: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_value_key at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgValueKey(view: DataView, offset: number, out: PgValueKey): PgValueKey {
+  if (offset < 0 || offset + 16 > view.byteLength) {
+    throw new RangeError(`pg_value_key: 16 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.gen = view.getUint32(offset, true);
+  out.dim = view.getUint32(offset + 4, true);
+  out.value = readU64(view, offset + 8);
+  return out;
+}
+
 /** One field of RECORD_LAYOUT: C name, byte offset, byte size (0 for a flexible array). */
 export interface RecordField {
   readonly name: string;
@@ -680,6 +1123,22 @@ export interface RecordField {
 
 /** Every pg_* struct as BTF lays it out: the machine-readable twin of the constants above. */
 export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; readonly fields: readonly RecordField[] }>> = {
+  pg_addr_key: {
+    size: 28,
+    fields: [
+      { name: 'prefixlen', offset: 0, size: 4 },
+      { name: 'gen', offset: 4, size: 4 },
+      { name: 'family', offset: 8, size: 4 },
+      { name: 'addr', offset: 12, size: 16 },
+    ],
+  },
+  pg_allow_deny: {
+    size: 64,
+    fields: [
+      { name: 'allow', offset: 0, size: 32 },
+      { name: 'deny', offset: 32, size: 32 },
+    ],
+  },
   pg_exec_entry: {
     size: 72,
     fields: [
@@ -761,6 +1220,19 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'flags', offset: 44, size: 4 },
     ],
   },
+  pg_filter_config: {
+    size: 8,
+    fields: [
+      { name: 'gen', offset: 0, size: 4 },
+      { name: '_pad', offset: 4, size: 4 },
+    ],
+  },
+  pg_filter_scratch: {
+    size: 256,
+    fields: [
+      { name: 'key', offset: 0, size: 256 },
+    ],
+  },
   pg_fork_event: {
     size: 72,
     fields: [
@@ -781,6 +1253,45 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'version', offset: 2, size: 2 },
       { name: 'size', offset: 4, size: 4 },
       { name: 'ktime', offset: 8, size: 8 },
+    ],
+  },
+  pg_path_key: {
+    size: 16,
+    fields: [
+      { name: 'gen', offset: 0, size: 4 },
+      { name: '_pad', offset: 4, size: 4 },
+      { name: 'hash', offset: 8, size: 8 },
+    ],
+  },
+  pg_prefix_key: {
+    size: 256,
+    fields: [
+      { name: 'prefixlen', offset: 0, size: 4 },
+      { name: 'gen', offset: 4, size: 4 },
+      { name: 'data', offset: 8, size: 248 },
+    ],
+  },
+  pg_rule_action: {
+    size: 16,
+    fields: [
+      { name: 'action', offset: 0, size: 4 },
+      { name: 'signal', offset: 4, size: 4 },
+      { name: 'monitor', offset: 8, size: 4 },
+      { name: '_pad', offset: 12, size: 4 },
+    ],
+  },
+  pg_rules: {
+    size: 32,
+    fields: [
+      { name: 'w', offset: 0, size: 32 },
+    ],
+  },
+  pg_value_key: {
+    size: 16,
+    fields: [
+      { name: 'gen', offset: 0, size: 4 },
+      { name: 'dim', offset: 4, size: 4 },
+      { name: 'value', offset: 8, size: 8 },
     ],
   },
 };
