@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-// The agent: wires kernel sensors → decode → process cache → sinks, serves the
-// control socket, and keeps every counter a user needs to trust it.
+// The agent: wires kernel sensors → decode → process cache → policies → sinks,
+// serves the control socket, and keeps every counter a user needs to trust it.
+import { readlinkSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ControlServer, sendJson, socketPath } from './api/control.js';
 import { type EventContext, encodeCompact, JsonEncoder } from './events/encode.js';
-import type { PeregrineEvent } from './events/types.js';
+import type { EventKind, PeregrineEvent } from './events/types.js';
+import type { BpfMap } from './kernel/index.js';
+import { compileFilter, type FilterImage, type RuleSlot } from './policy/compile.js';
+import { FilterWriter } from './policy/filter-maps.js';
+import type { Policy } from './policy/types.js';
 import { ProcessCache } from './process/cache.js';
 import { KernelClock, type NodeIdentity, nodeIdentity } from './process/identity.js';
 import { ProcessSensor, type ProcessSensorStats } from './sensors/process/sensor.js';
+import { SENSORS } from './sensors/registry.js';
+import type { DecodeContext, Sensor, SensorConfig, SharedMaps } from './sensors/sensor.js';
 import { type SinkStats, StreamSink } from './sinks/stream.js';
 
 export interface AgentOptions {
@@ -20,7 +28,7 @@ export interface AgentOptions {
   socket?: string | false;
   /** Ring buffer bytes (power of two, ≥ one page). Default 8 MiB. */
   ringBytes?: number;
-  /** The kernel wakes the consumer only once this many bytes wait (0: every record). Default 65536. */
+  /** The kernel wakes the consumer only once this many bytes wait (0: adaptive, every record). Default 65536. */
   wakeupBytes?: number;
   /** Safety-net consume interval: the longest a record waits below the wake-up threshold. Default 50 ms. */
   pollIntervalMs?: number;
@@ -28,6 +36,10 @@ export interface AgentOptions {
   cacheMax?: number;
   /** How long exited processes stay resolvable. Default 30 s. */
   graceMs?: number;
+  /** Policies to apply at start (validated). Default none; the CLI passes the embedded default policy. */
+  policies?: Policy[];
+  /** Parses a policy file's text for the control API's `policy apply` (the CLI wires the YAML loader). */
+  parsePolicies?: (text: string, file: string) => Policy[];
   /** Called for every event, before the sinks (tests, embedders). */
   onEvent?: (ev: PeregrineEvent, ctx: EventContext) => void;
 }
@@ -38,14 +50,36 @@ export interface StartReport {
   unsupported: string[];
   seeded: number;
   socket: string;
+  policies: string[];
+}
+
+export interface PolicyStatus {
+  name: string;
+  mode: Policy['spec']['mode'];
+  kinds: EventKind[];
+  rules: Array<{ name: string; kinds: EventKind[]; action: string; user_check: boolean }>;
+  source: string;
+  matches: number;
 }
 
 export interface AgentStats {
   uptime_s: number;
-  events: { emitted: number; by_kind: Record<string, number> };
-  sensors: { process: ProcessSensorStats };
+  events: {
+    emitted: number;
+    by_kind: Record<string, number>;
+    /** Records the kernel passed whose user-space part of the match (globs, argv) failed. */
+    user_filtered: number;
+  };
+  sensors: { process: ProcessSensorStats } & Record<string, unknown>;
   cache: ReturnType<ProcessCache['stats']>;
-  sinks: { stdout?: SinkStats };
+  policies: Array<{ name: string; matches: number }>;
+  sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number } };
+}
+
+interface StreamClient {
+  res: ServerResponse;
+  compact: boolean;
+  filter: (ev: PeregrineEvent) => boolean;
 }
 
 export class Agent {
@@ -56,11 +90,24 @@ export class Agent {
   private readonly sink: StreamSink | undefined;
   private readonly json: JsonEncoder;
   private process: ProcessSensor | undefined;
+  private sensors: Sensor[] = [];
+  private readonly byRecordType = new Map<number, Sensor>();
+  private writer: FilterWriter | undefined;
+  private policies: Policy[] = [];
+  private image: FilterImage | undefined;
+  private readonly policyHits = new Map<string, number>();
+  private decodeCtx: DecodeContext | undefined;
+  // Slots of the record being decoded: set by decodeCtx.policies(), read by emit().
+  private currentSlots: RuleSlot[] | undefined;
   private control: ControlServer | undefined;
+  private readonly streams = new Set<StreamClient>();
+  private streamDropped = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private emitted = 0;
+  private userFiltered = 0;
   private readonly byKind: Record<string, number> = {};
+  private readonly unsupported: string[] = [];
 
   constructor(opts: AgentOptions = {}) {
     this.opts = opts;
@@ -78,25 +125,39 @@ export class Agent {
 
   async start(): Promise<StartReport> {
     this.startedAt = Date.now();
-    const sensor = new ProcessSensor({
+    const wakeupBytes = this.opts.wakeupBytes ?? 65536;
+    const processSensor = new ProcessSensor({
       cache: this.cache,
       clock: this.clock,
       node: this.node.name,
       ringBytes: this.opts.ringBytes ?? 8 * 1024 * 1024,
-      wakeupBytes: this.opts.wakeupBytes ?? 65536,
+      wakeupBytes,
       pollIntervalMs: this.opts.pollIntervalMs ?? 50,
       execsMax: Math.max(this.opts.cacheMax ?? 65536, 8192),
       emit: (ev, ctx) => this.emit(ev, ctx),
+      other: (view, at, type) => this.decodeOther(view, at, type),
       flush: () => this.sink?.flush(),
     });
-    this.process = sensor;
+    this.process = processSensor;
+    const attached: string[] = [];
     let seeded = 0;
     try {
-      sensor.load();
-      seeded = sensor.start();
+      processSensor.load();
+      const shared = this.sharedMaps(processSensor);
+      this.writer = new FilterWriter(shared);
+      this.loadSensors(shared, {
+        wakeupBytes,
+        selfPid: process.pid,
+        hostMntNs: nsInode('mnt'),
+        hostPidNs: nsInode('pid'),
+      });
+      this.decodeCtx = this.makeDecodeContext();
+      this.applyPolicies(this.opts.policies ?? []);
+      seeded = processSensor.start();
+      attached.push(...processSensor.attached);
+      for (const s of this.sensors) attached.push(...this.attachedOf(s));
     } catch (err) {
-      sensor.close();
-      this.process = undefined;
+      await this.stop();
       throw err;
     }
     this.sweepTimer = setInterval(() => this.cache.sweep(performance.now()), 5000);
@@ -105,8 +166,7 @@ export class Agent {
     if (this.opts.socket !== false) {
       socket = socketPath(this.opts.socket || undefined);
       this.control = new ControlServer(socket);
-      this.control.route('GET', '/v1/ping', (_req, res) => sendJson(res, 200, { ok: true }));
-      this.control.route('GET', '/v1/status', (_req, res) => sendJson(res, 200, this.stats()));
+      this.routes(this.control);
       try {
         await this.control.listen();
       } catch (err) {
@@ -114,10 +174,159 @@ export class Agent {
         throw err;
       }
     }
-    return { node: this.node.name, attached: sensor.attached, unsupported: [], seeded, socket };
+    return {
+      node: this.node.name,
+      attached,
+      unsupported: [...this.unsupported],
+      seeded,
+      socket,
+      policies: this.policies.map((p) => p.metadata.name),
+    };
+  }
+
+  private readonly attachedBySensor = new Map<Sensor, string[]>();
+
+  private attachedOf(s: Sensor): string[] {
+    return this.attachedBySensor.get(s) ?? [];
+  }
+
+  private sharedMaps(p: ProcessSensor): SharedMaps {
+    const maps = new Map<string, BpfMap>();
+    for (const name of ProcessSensor.SHARED_MAPS) maps.set(name, p.map(name));
+    return {
+      get: (name) => {
+        const m = maps.get(name);
+        if (m === undefined) throw new Error(`shared map ${name}: not shared by the process object`);
+        return m;
+      },
+      names: () => [...maps.keys()],
+    };
+  }
+
+  // A sensor whose object cannot load here is reported, not fatal: the others still run.
+  private loadSensors(shared: SharedMaps, config: SensorConfig): void {
+    for (const make of SENSORS) {
+      const sensor = make();
+      try {
+        sensor.load(shared, config);
+      } catch (err) {
+        sensor.close();
+        this.unsupported.push(`${sensor.name} sensor: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      this.sensors.push(sensor);
+      for (const t of sensor.recordTypes) this.byRecordType.set(t, sensor);
+    }
+  }
+
+  private makeDecodeContext(): DecodeContext {
+    return {
+      cache: this.cache,
+      clock: this.clock,
+      node: this.node.name,
+      process: (pid, ktime) => this.cache.get(pid, ktime),
+      policies: (view, offset) => {
+        const slots = this.image?.slots ?? [];
+        const matched: RuleSlot[] = [];
+        for (let w = 0; w < 8; w++) {
+          let word = view.getUint32(offset + w * 4, true);
+          while (word !== 0) {
+            const bit = 31 - Math.clz32(word & -word);
+            const slot = slots[w * 32 + bit];
+            if (slot !== undefined) matched.push(slot);
+            word &= word - 1;
+          }
+        }
+        this.currentSlots = matched;
+        return uniqueNames(matched);
+      },
+      emit: (ev, ctx) => this.emit(ev, ctx),
+    };
+  }
+
+  private decodeOther(view: DataView, at: number, type: number): boolean {
+    const sensor = this.byRecordType.get(type);
+    if (sensor === undefined || this.decodeCtx === undefined) return false;
+    this.currentSlots = undefined;
+    sensor.decode(view, at, type, this.decodeCtx);
+    return true;
+  }
+
+  /**
+   * Replaces the whole policy set: compile (errors change nothing), attach the
+   * programs new kinds need, flip the kernel maps to the new generation, then
+   * detach what no policy needs any more — so no policy sees a gap.
+   */
+  applyPolicies(policies: Policy[]): void {
+    const names = new Set<string>();
+    for (const p of policies) {
+      if (names.has(p.metadata.name))
+        throw new Error(`apply policies: policy ${p.metadata.name} given twice`);
+      names.add(p.metadata.name);
+    }
+    const img = compileFilter(policies);
+    const before = this.image?.kinds ?? new Set<EventKind>();
+    const union = new Set<EventKind>([...before, ...img.kinds]);
+    this.attachAll(union);
+    this.writer?.apply(img);
+    this.image = img;
+    this.policies = policies;
+    this.attachAll(img.kinds);
+  }
+
+  private attachAll(kinds: ReadonlySet<EventKind>): void {
+    for (const s of this.sensors) {
+      const mine = new Set([...kinds].filter((k) => s.kinds.includes(k)));
+      const report = s.attach(mine);
+      this.attachedBySensor.set(s, report.attached);
+      for (const u of report.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
+    }
+  }
+
+  /** Adds or replaces one policy by name. */
+  applyPolicy(policy: Policy): void {
+    const rest = this.policies.filter((p) => p.metadata.name !== policy.metadata.name);
+    this.applyPolicies([...rest, policy]);
+  }
+
+  /** Removes a policy by name; false when there is none. */
+  deletePolicy(name: string): boolean {
+    const rest = this.policies.filter((p) => p.metadata.name !== name);
+    if (rest.length === this.policies.length) return false;
+    this.applyPolicies(rest);
+    return true;
+  }
+
+  policyStatus(): PolicyStatus[] {
+    return this.policies.map((p) => ({
+      name: p.metadata.name,
+      mode: p.spec.mode,
+      kinds: [...new Set(p.spec.rules.flatMap((r) => r.kinds))],
+      rules: p.spec.rules.map((r) => {
+        const slot = this.image?.slots.find((s) => s.policy === p.metadata.name && s.rule === r.name);
+        return { name: r.name, kinds: r.kinds, action: r.action, user_check: slot?.userCheck !== undefined };
+      }),
+      source: p.source.file,
+      matches: this.policyHits.get(p.metadata.name) ?? 0,
+    }));
   }
 
   private emit(ev: PeregrineEvent, ctx: EventContext): void {
+    const slots = this.currentSlots;
+    if (slots !== undefined && ev.policy !== undefined) {
+      // The kernel decided every dimension it can; globs and argv are checked here.
+      let kept = slots;
+      if (slots.some((s) => s.userCheck !== undefined)) {
+        kept = slots.filter((s) => s.userCheck === undefined || s.userCheck(ev));
+        if (kept.length === 0) {
+          this.userFiltered++;
+          return;
+        }
+        const names = uniqueNames(kept);
+        ev.policy = { name: names[0], names };
+      }
+      for (const name of uniqueNames(kept)) this.policyHits.set(name, (this.policyHits.get(name) ?? 0) + 1);
+    }
     this.emitted++;
     this.byKind[ev.kind] = (this.byKind[ev.kind] ?? 0) + 1;
     ctx.process.events++;
@@ -126,18 +335,83 @@ export class Agent {
       ev.ancestors = ctx.ancestors.map((e) => e.info);
     }
     this.opts.onEvent?.(ev, ctx);
+    let jsonLine: string | undefined;
     if (this.sink !== undefined) {
-      this.sink.push(this.opts.output === 'compact' ? encodeCompact(ev) : this.json.encode(ev, ctx));
+      if (this.opts.output === 'compact') this.sink.push(encodeCompact(ev));
+      else this.sink.push((jsonLine = this.json.encode(ev, ctx)));
+    }
+    if (this.streams.size > 0) this.stream(ev, ctx, jsonLine);
+  }
+
+  private stream(ev: PeregrineEvent, ctx: EventContext, jsonLine: string | undefined): void {
+    for (const c of this.streams) {
+      if (!c.filter(ev)) continue;
+      // A reader that falls behind loses lines (counted) instead of growing our memory.
+      if (c.res.writableLength > 16 * 1024 * 1024) {
+        this.streamDropped++;
+        continue;
+      }
+      const line = c.compact ? encodeCompact(ev) : (jsonLine ??= this.json.encode(ev, ctx));
+      c.res.write(`${line}\n`);
     }
   }
 
+  private routes(control: ControlServer): void {
+    control.route('GET', '/v1/ping', (_req, res) => sendJson(res, 200, { ok: true }));
+    control.route('GET', '/v1/status', (_req, res) => sendJson(res, 200, this.stats()));
+    control.route('GET', '/v1/policies', (_req, res) => sendJson(res, 200, this.policyStatus()));
+    control.route('POST', '/v1/policies', async (req, res, url) => {
+      const text = await readBody(req);
+      const parse = this.opts.parsePolicies;
+      if (parse === undefined) return sendJson(res, 501, { error: 'this agent cannot parse policy files' });
+      let parsed: Policy[];
+      try {
+        parsed = parse(text, url.searchParams.get('file') ?? 'request');
+        const names = new Set(parsed.map((p) => p.metadata.name));
+        this.applyPolicies([...this.policies.filter((p) => !names.has(p.metadata.name)), ...parsed]);
+      } catch (err) {
+        return sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      }
+      sendJson(res, 200, { applied: parsed.map((p) => p.metadata.name) });
+    });
+    control.route('DELETE', '/v1/policies', (_req, res, url) => {
+      const name = url.searchParams.get('name') ?? '';
+      if (!this.deletePolicy(name)) return sendJson(res, 404, { error: `no policy named ${name}` });
+      sendJson(res, 200, { deleted: name });
+    });
+    control.route('GET', '/v1/events', (req, res, url) => {
+      const kinds = url.searchParams.getAll('kind');
+      const pid = url.searchParams.get('pid');
+      const policy = url.searchParams.get('policy');
+      const filter = (ev: PeregrineEvent) =>
+        (kinds.length === 0 || kinds.some((k) => ev.kind === k || ev.kind.startsWith(`${k}.`))) &&
+        (pid === null || ev.process.pid === Number(pid)) &&
+        (policy === null || ev.policy?.names?.includes(policy) === true || ev.policy?.name === policy);
+      const client: StreamClient = { res, compact: url.searchParams.get('output') === 'compact', filter };
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.flushHeaders();
+      this.streams.add(client);
+      req.on('close', () => this.streams.delete(client));
+    });
+  }
+
   stats(): AgentStats {
+    const statsMap = this.process !== undefined ? safe(() => this.process?.map('pg_stats')) : undefined;
+    const sensors: AgentStats['sensors'] = { process: this.process?.stats() ?? ProcessSensor.emptyStats() };
+    for (const s of this.sensors) sensors[s.name] = statsMap !== undefined ? s.stats(statsMap) : {};
     return {
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
-      events: { emitted: this.emitted, by_kind: { ...this.byKind } },
-      sensors: { process: this.process?.stats() ?? ProcessSensor.emptyStats() },
+      events: { emitted: this.emitted, by_kind: { ...this.byKind }, user_filtered: this.userFiltered },
+      sensors,
       cache: this.cache.stats(),
-      sinks: { stdout: this.sink?.stats() },
+      policies: this.policies.map((p) => ({
+        name: p.metadata.name,
+        matches: this.policyHits.get(p.metadata.name) ?? 0,
+      })),
+      sinks: {
+        stdout: this.sink?.stats(),
+        streams: { clients: this.streams.size, dropped: this.streamDropped },
+      },
     };
   }
 
@@ -147,11 +421,50 @@ export class Agent {
     this.sweepTimer = undefined;
     this.process?.drain();
     const stats = this.stats();
-    this.process?.close();
-    this.process = undefined;
+    for (const c of this.streams) c.res.end();
+    this.streams.clear();
     await this.control?.close();
     this.control = undefined;
+    for (const s of this.sensors) s.close();
+    this.sensors = [];
+    this.process?.close();
+    this.process = undefined;
     await this.sink?.close();
     return stats;
   }
+}
+
+function uniqueNames(slots: readonly RuleSlot[]): string[] {
+  const out: string[] = [];
+  for (const s of slots) if (!out.includes(s.policy)) out.push(s.policy);
+  return out;
+}
+
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Inode of one of this process's namespaces (the host's, for the agent). */
+function nsInode(name: 'mnt' | 'pid'): number {
+  try {
+    const link = readlinkSync(`/proc/self/ns/${name}`);
+    const m = /\[(\d+)\]/.exec(link);
+    return m !== null ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let text = '';
+  req.setEncoding('utf8');
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > 16 * 1024 * 1024) throw new Error('request body over 16 MiB');
+  }
+  return text;
 }

@@ -14,7 +14,14 @@ import {
   PgRecordType,
   PgStat,
 } from '../../generated/records.js';
-import { BpfObject, type Link, RingBuffer, type RingBufferStats, readIterator } from '../../kernel/index.js';
+import {
+  type BpfMap,
+  BpfObject,
+  type Link,
+  RingBuffer,
+  type RingBufferStats,
+  readIterator,
+} from '../../kernel/index.js';
 import type { ProcessCache, ProcessEntry } from '../../process/cache.js';
 import type { KernelClock } from '../../process/identity.js';
 import { signalName, splitExitStatus } from '../../process/signals.js';
@@ -37,6 +44,8 @@ export interface ProcessSensorOptions {
   /** Also emit `process.fork` events (forks always update the cache). */
   forks?: boolean;
   emit: (ev: PeregrineEvent, ctx: EventContext) => void;
+  /** Records of other sensors (one shared ring buffer): their decoder, by record type. */
+  other?: (view: DataView, at: number, type: number) => boolean;
   /** Called after each batch: sinks write what the batch produced in one go. */
   flush: () => void;
 }
@@ -123,6 +132,26 @@ export class ProcessSensor {
     });
     return seeded;
   }
+
+  /** The loaded object's maps, for the sensors that share them. */
+  map(name: string): BpfMap {
+    return this.mustObject().map(name);
+  }
+
+  /** Names of the maps every sensor object shares with this one (bpf/lib/maps.h, bpf/lib/filter.h). */
+  static readonly SHARED_MAPS = [
+    'pg_events',
+    'pg_execs',
+    'pg_stats',
+    'pg_f_config',
+    'pg_f_sets',
+    'pg_f_values',
+    'pg_f_paths',
+    'pg_f_prefix',
+    'pg_f_suffix',
+    'pg_f_addrs',
+    'pg_f_actions',
+  ] as const;
 
   private mustObject(): BpfObject {
     if (this.object === undefined) throw new Error('process sensor: not loaded');
@@ -256,7 +285,7 @@ export class ProcessSensor {
         return;
       }
       default:
-        this.counters.unknown_types++;
+        if (this.opts.other === undefined || !this.opts.other(view, at, type)) this.counters.unknown_types++;
     }
   }
 
