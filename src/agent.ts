@@ -338,7 +338,10 @@ export class Agent {
     let jsonLine: string | undefined;
     if (this.sink !== undefined) {
       if (this.opts.output === 'compact') this.sink.push(encodeCompact(ev));
-      else this.sink.push((jsonLine = this.json.encode(ev, ctx)));
+      else {
+        jsonLine = this.json.encode(ev, ctx);
+        this.sink.push(jsonLine);
+      }
     }
     if (this.streams.size > 0) this.stream(ev, ctx, jsonLine);
   }
@@ -351,7 +354,8 @@ export class Agent {
         this.streamDropped++;
         continue;
       }
-      const line = c.compact ? encodeCompact(ev) : (jsonLine ??= this.json.encode(ev, ctx));
+      if (!c.compact && jsonLine === undefined) jsonLine = this.json.encode(ev, ctx);
+      const line = c.compact ? encodeCompact(ev) : jsonLine;
       c.res.write(`${line}\n`);
     }
   }

@@ -18,6 +18,15 @@ export function emptyBits(): RuleBits {
   return new Uint32Array(WORDS32);
 }
 
+function bitsFor<K>(map: Map<K, RuleBits>, key: K): RuleBits {
+  let b = map.get(key);
+  if (b === undefined) {
+    b = emptyBits();
+    map.set(key, b);
+  }
+  return b;
+}
+
 function setBit(bits: RuleBits, slot: number): void {
   bits[slot >>> 5] |= 1 << (slot & 31);
 }
@@ -233,13 +242,17 @@ export function parseCidr(cidr: string): { family: 2 | 10; addr: Buffer; bits: n
     const t = tail === undefined || tail === '' ? [] : tail.split(':');
     const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
     if (groups.length !== 8) throw new CompileError(`bad IPv6 address ${cidr}`);
-    groups.forEach((g, i) => addr.writeUInt16BE(Number.parseInt(g || '0', 16), i * 2));
+    groups.forEach((g, i) => {
+      addr.writeUInt16BE(Number.parseInt(g || '0', 16), i * 2);
+    });
     return { family: 10, addr: maskAddr(addr, bits), bits };
   }
   const parts = ip.split('.').map(Number);
   if (parts.length !== 4 || parts.some((x) => !(x >= 0 && x <= 255)))
     throw new CompileError(`bad IPv4 address ${cidr}`);
-  parts.forEach((x, i) => addr.writeUInt8(x, i));
+  parts.forEach((x, i) => {
+    addr.writeUInt8(x, i);
+  });
   const bits = len === undefined ? 32 : Number(len);
   return { family: 2, addr: maskAddr(addr, bits), bits };
 }
@@ -345,24 +358,17 @@ export function compileFilter(policies: readonly Policy[]): FilterImage {
         constrained.add(PgDim.PG_DIM_PATH);
         const p = m.paths;
         for (const x of p.exact ?? []) {
-          const h = fnv1a64(x);
-          let b = paths.get(h);
-          if (b === undefined) paths.set(h, (b = emptyBits()));
-          setBit(b, s);
+          setBit(bitsFor(paths, fnv1a64(x)), s);
         }
         const addPrefix = (x: string) => {
           const bytes = Buffer.from(x).subarray(0, PgPolicyLimits.PG_PREFIX_MAX).toString('latin1');
-          let b = prefixes.get(bytes);
-          if (b === undefined) prefixes.set(bytes, (b = emptyBits()));
-          setBit(b, s);
+          setBit(bitsFor(prefixes, bytes), s);
         };
         for (const x of p.prefix ?? []) addPrefix(x);
         for (const g of p.glob ?? []) addPrefix(globLiteralPrefix(g));
         for (const x of p.suffix ?? []) {
           const bytes = Buffer.from(x).reverse().subarray(0, PgPolicyLimits.PG_SUFFIX_MAX).toString('latin1');
-          let b = suffixes.get(bytes);
-          if (b === undefined) suffixes.set(bytes, (b = emptyBits()));
-          setBit(b, s);
+          setBit(bitsFor(suffixes, bytes), s);
         }
       }
 
