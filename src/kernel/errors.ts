@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Errors of the kernel boundary: every failure of the addon is wrapped once here,
 // with a short lowercase verb phrase, errno, a hint for known causes and, for
 // loads rejected by the verifier, a one-line summary plus the full log.

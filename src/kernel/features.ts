@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Feature probes: learn which hooks and helpers this kernel allows by loading and
 // attaching one tiny program per kind from bpf/probes.bpf.c — never by version.
 import { join } from 'node:path';

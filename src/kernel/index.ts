@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Public surface of the kernel boundary: the only module that talks to the addon.
 export { hintFor, KernelError, NotSupportedError, summarizeVerifierLog, VerifierError } from './errors.js';
 export type { FeatureName, FeatureReport, FeatureStatus, ProbeOptions } from './features.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BPF iterators (iter/task, iter/bpf_map...): each read runs the program over the
 // kernel objects and returns what it wrote with seq_printf/seq_write.
 import { wrapNativeError } from './errors.js';

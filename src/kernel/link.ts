@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A Link keeps one program attached to its hook until close() (or unpin after pin()).
 import { wrapNativeError } from './errors.js';
 import { type LinkHandle, native } from './native.js';

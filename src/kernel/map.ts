@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BpfMap: typed access to one BPF map by fd; keys and values are Buffers of the
 // map's exact key/value size.
 import { wrapNativeError } from './errors.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one place that loads the Node-API addon (build/Release/peregrine_native.node)
 // and describes its raw, untyped-handle surface. Everything else uses the classes.
 import { existsSync } from 'node:fs';

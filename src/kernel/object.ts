@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BpfObject: one compiled .bpf.o — configure before load (consts, map sizes,
 // autoload), load, then attach programs and reach maps by name.
 import { KernelError, NotSupportedError, VerifierError, wrapNativeError } from './errors.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RingBuffer: consumes a BPF_MAP_TYPE_RINGBUF on the libuv loop without blocking
 // it, delivering records in batches inside one reused Buffer.
 import { wrapNativeError } from './errors.js';

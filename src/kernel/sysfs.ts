@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small readers of kernel state in procfs/securityfs used by probes, hints and attach.
 import { readFileSync } from 'node:fs';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tracefs must be mounted for libbpf to resolve tracepoint and legacy kprobe ids
 // (`tp/`, `kprobe/` attach); minimal hosts and containers often lack it.
 import { existsSync } from 'node:fs';

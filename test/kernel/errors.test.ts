@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Load and attach failures against the real kernel: verifier rejections carry a
 // one-line summary and the full log; hooks this kernel lacks are NotSupportedError.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // probeFeatures() against this kernel: each kind found by trying, matching what
 // DESIGN.md records for the 6.18 development machines; nothing leaks.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared helpers of the real-kernel tests: skip reasons, fixture builds, leak checks.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BpfMap against the real kernel: CRUD with flags, iteration, per-CPU values,
 // pin / open pinned / unpin on a private bpffs mount.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BpfObject against the real kernel: consts before load, map sizing, listing,
 // globals read back, iterator output; every handle closed, no fd leaked.
 import assert from 'node:assert/strict';

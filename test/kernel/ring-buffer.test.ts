@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RingBuffer against the real kernel: exact delivery in order, batching into one
 // reused Buffer, an event loop that keeps turning, and the NO_WAKEUP safety net.
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs only inside ../shared/vmtest (VMTEST=1): a stock Debian kernel with BPF-LSM
 // on, where the hooks the host refuses must probe as supported and work.
 import assert from 'node:assert/strict';
