@@ -16,6 +16,7 @@
 #ifndef __VMLINUX_H__
 #include <linux/types.h>
 #endif
+#include "policy.h" /* struct pg_rules: the matching rule slots, carried in sensor records */
 
 /* Bumped when a record changes shape incompatibly; carried in every header. */
 enum pg_schema {
@@ -29,6 +30,7 @@ enum pg_record_type {
 	PG_REC_EXIT = 3, /* struct pg_exit_event: the last thread of a process exited */
 	PG_REC_PROC = 4, /* struct pg_exec_event: a process that existed at start (task iterator) */
 	PG_REC_FILE_FIRST = 16, /* 16..31: file sensor */
+	PG_REC_FILE = 16, /* struct pg_file_event: open, unlink, rename, link, symlink, chmod, ... */
 	PG_REC_NET_FIRST = 32, /* 32..47: network sensor */
 	PG_REC_PRIV_FIRST = 48, /* 48..63: privilege sensor */
 	PG_REC_KERNEL_FIRST = 64, /* 64..79: kernel-integrity sensor */
@@ -171,6 +173,56 @@ struct pg_exit_event {
 	__u32 flags; /* enum pg_exit_flag */
 };
 
+/* Flag bits of pg_file_event.flags. */
+enum pg_file_flag {
+	/* path's name part came from user memory (joined to a kernel-resolved dirfd/cwd) */
+	PG_FILE_PATH_USER = 1 << 0,
+	PG_FILE_TRUNCATED = 1 << 1, /* a path or string longer than its room: kept a part */
+	PG_FILE_FAULT = 1 << 2, /* a user string could not be read: that part is empty */
+	PG_FILE_RET = 1 << 3, /* ret holds the syscall's return value (open: fd or -errno) */
+	PG_FILE_DELETED = 1 << 4, /* the opened file is unlinked (e.g. O_TMPFILE) */
+	PG_FILE_MATCH_PATH = 1 << 5, /* the filter matched path */
+	PG_FILE_MATCH_NEW = 1 << 6, /* the filter matched new_path (rename, link, symlink) */
+	PG_FILE_TARGET_RAW = 1 << 7, /* symlink: path is the target as written, not resolved */
+	PG_FILE_KEY_GUESSED = 1 << 9, /* process not in pg_execs: key computed */
+	PG_FILE_SELF = 1 << 30, /* the agent itself */
+};
+
+/*
+ * PG_REC_FILE: one record shape for every file kind (enum pg_kind in kind).
+ * data[] holds, in order and without NULs between parts:
+ *   path     (path_len)      the file: open (from the new fd's struct file),
+ *                            fchmod/fchown/ftruncate (the fd's file): walked in the
+ *                            kernel; the rest: the dirfd/cwd walked in the kernel
+ *                            joined with the user's name (PG_FILE_PATH_USER);
+ *                            rename: old name; link: existing file; symlink:
+ *                            the target as written; mount: the mount point
+ *   new_path (new_path_len)  rename: new name; link, symlink: the link's path
+ *   source   (source_len)    mount: the source (device, "tmpfs"...), as written
+ *   fstype   (fstype_len)    mount: filesystem type, as written
+ */
+struct pg_file_event {
+	struct pg_header hdr;
+	struct pg_exec_key key; /* the process (pg_execs entry of its tgid) */
+	struct pg_rules rules; /* rule slots that matched (include/policy.h) */
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 kind; /* enum pg_kind */
+	__u32 flags; /* enum pg_file_flag */
+	/* open: O_* flags; unlinkat/linkat/fchownat/fchmodat2: AT_*; renameat2: RENAME_*; mount: MS_* */
+	__u32 sys_flags;
+	__u32 access; /* open: enum pg_access bits asked by the flags */
+	__u32 mode; /* open/creat: create mode; chmod: the new mode */
+	__u32 uid; /* chown: new owner (0xffffffff: unchanged) */
+	__u32 gid; /* chown: new group (0xffffffff: unchanged) */
+	__s32 ret; /* with PG_FILE_RET: the return value (fd, or -errno) */
+	__u16 path_len;
+	__u16 new_path_len;
+	__u16 source_len;
+	__u16 fstype_len;
+	char data[];
+};
+
 /* Value of the pg_execs map (key: tgid). The kernel-side authority on identity and parentage. */
 struct pg_exec_entry {
 	struct pg_exec_key key;
@@ -205,7 +257,14 @@ enum pg_stat {
 	PG_STAT_ARGS_FAULT = 12, /* argv unreadable */
 	PG_STAT_WAKEUP = 13, /* submits that forced a consumer wake-up */
 	PG_STAT_PROCESS_LAST = 31, /* 0..31: process sensor */
-	/* 32..63 file, 64..95 network, 96..127 privilege, 128..159 kernel */
+	PG_STAT_FILE = 32, /* file records submitted */
+	PG_STAT_FILE_DROP = 33, /* file records lost: ring buffer full */
+	PG_STAT_FILE_FILTERED = 34, /* file events no rule matched: never built */
+	PG_STAT_FILE_TRUNCATED = 35, /* a path longer than its room */
+	PG_STAT_FILE_FAULT = 36, /* a user string unreadable */
+	PG_STAT_FILE_PENDING_FULL = 37, /* pg_file_opens full: an open went unreported */
+	PG_STAT_FILE_LAST = 63, /* 32..63: file sensor */
+	/* 64..95 network, 96..127 privilege, 128..159 kernel */
 	PG_STAT_MAX = 160,
 };
 

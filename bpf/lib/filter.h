@@ -285,7 +285,7 @@ static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, 
 	const struct pg_rules *r;
 	struct pg_rules allow;
 	__u32 zero = 0, len, i, name;
-	__u64 name_hash;
+	__u64 name_hash, plen;
 
 	if (!wild)
 		return 1;
@@ -297,29 +297,35 @@ static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, 
 
 	s = bpf_map_lookup_elem(&pg_f_scratch, &zero);
 	if (s) {
-		len = end - start;
-		if (len > PG_PREFIX_MAX)
-			len = PG_PREFIX_MAX;
+		/*
+		 * 64-bit on purpose: with a __u32, clang compares a zero-extended
+		 * copy and reads with the original, whose bound the verifier never
+		 * learns ("size 4095" into the 248-byte key).
+		 */
+		plen = end - start;
+		if (plen > PG_PREFIX_MAX)
+			plen = PG_PREFIX_MAX;
 		s->key.gen = f->gen;
-		s->key.prefixlen = 32 + 8 * len;
-		if (len)
-			bpf_probe_read_kernel(s->key.data, len, &buf[start & mask]);
+		s->key.prefixlen = 32 + 8 * plen;
+		if (plen)
+			bpf_probe_read_kernel(s->key.data, plen, &buf[start & mask]);
 		r = bpf_map_lookup_elem(&pg_f_prefix, &s->key);
 		if (r)
 			pg_rules_or(&allow, r);
 
-		/* The base name, reversed, against the suffix trie. */
-		name = end;
-		for (i = 0; i < PG_SUFFIX_MAX && name > start; i++) {
-			if (buf[(name - 1) & mask] == '/')
-				break;
-			name--;
-		}
-		len = end - name;
+		/*
+		 * The base name, reversed, against the suffix trie. One loop that
+		 * stops at the '/' and copies as it goes: two loops (find the
+		 * '/', then copy) made the verifier walk every pair of
+		 * iterations, over its budget once a hook checks two paths.
+		 */
+		len = 0;
 		for (i = 0; i < PG_SUFFIX_MAX; i++) {
-			if (i >= len)
+			name = end - 1 - i;
+			if (i >= end - start || buf[name & mask] == '/')
 				break;
-			s->key.data[i] = buf[(end - 1 - i) & mask];
+			s->key.data[i] = buf[name & mask];
+			len++;
 		}
 		s->key.prefixlen = 32 + 8 * (len > PG_SUFFIX_MAX ? PG_SUFFIX_MAX : len);
 		r = bpf_map_lookup_elem(&pg_f_suffix, &s->key);

@@ -114,6 +114,21 @@ export const PgExitFlag = {
 } as const;
 export type PgExitFlag = (typeof PgExitFlag)[keyof typeof PgExitFlag];
 
+/** enum pg_file_flag */
+export const PgFileFlag = {
+  PG_FILE_PATH_USER: 1,
+  PG_FILE_TRUNCATED: 2,
+  PG_FILE_FAULT: 4,
+  PG_FILE_RET: 8,
+  PG_FILE_DELETED: 16,
+  PG_FILE_MATCH_PATH: 32,
+  PG_FILE_MATCH_NEW: 64,
+  PG_FILE_TARGET_RAW: 128,
+  PG_FILE_KEY_GUESSED: 512,
+  PG_FILE_SELF: 1073741824,
+} as const;
+export type PgFileFlag = (typeof PgFileFlag)[keyof typeof PgFileFlag];
+
 /** enum pg_fork_flag */
 export const PgForkFlag = {
   PG_FORK_PARENT_GUESSED: 512,
@@ -180,6 +195,7 @@ export const PgRecordType = {
   PG_REC_EXIT: 3,
   PG_REC_PROC: 4,
   PG_REC_FILE_FIRST: 16,
+  PG_REC_FILE: 16,
   PG_REC_NET_FIRST: 32,
   PG_REC_PRIV_FIRST: 48,
   PG_REC_KERNEL_FIRST: 64,
@@ -222,6 +238,13 @@ export const PgStat = {
   PG_STAT_ARGS_FAULT: 12,
   PG_STAT_WAKEUP: 13,
   PG_STAT_PROCESS_LAST: 31,
+  PG_STAT_FILE: 32,
+  PG_STAT_FILE_DROP: 33,
+  PG_STAT_FILE_FILTERED: 34,
+  PG_STAT_FILE_TRUNCATED: 35,
+  PG_STAT_FILE_FAULT: 36,
+  PG_STAT_FILE_PENDING_FULL: 37,
+  PG_STAT_FILE_LAST: 63,
   PG_STAT_MAX: 160,
 } as const;
 export type PgStat = (typeof PgStat)[keyof typeof PgStat];
@@ -734,6 +757,144 @@ export function decodePgExitEvent(view: DataView, offset: number, out: PgExitEve
   return out;
 }
 
+/** struct pg_file_event (112 bytes + variable data). */
+export interface PgFileEvent {
+  /** pg_file_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_file_event.key @16: struct pg_exec_key */
+  key: PgExecKey;
+  /** pg_file_event.rules @32: struct pg_rules */
+  rules: PgRules;
+  /** pg_file_event.pid @64: u32 */
+  pid: number;
+  /** pg_file_event.tid @68: u32 */
+  tid: number;
+  /** pg_file_event.kind @72: u32 */
+  kind: number;
+  /** pg_file_event.flags @76: u32 */
+  flags: number;
+  /** pg_file_event.sys_flags @80: u32 */
+  sysFlags: number;
+  /** pg_file_event.access @84: u32 */
+  access: number;
+  /** pg_file_event.mode @88: u32 */
+  mode: number;
+  /** pg_file_event.uid @92: u32 */
+  uid: number;
+  /** pg_file_event.gid @96: u32 */
+  gid: number;
+  /** pg_file_event.ret @100: s32 */
+  ret: number;
+  /** pg_file_event.path_len @104: u16 */
+  pathLen: number;
+  /** pg_file_event.new_path_len @106: u16 */
+  newPathLen: number;
+  /** pg_file_event.source_len @108: u16 */
+  sourceLen: number;
+  /** pg_file_event.fstype_len @110: u16 */
+  fstypeLen: number;
+  /** pg_file_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
+  path: string;
+  /** pg_file_event.data: the new_path_len bytes of the variable part, decoded as UTF-8 */
+  newPath: string;
+  /** pg_file_event.data: the source_len bytes of the variable part, decoded as UTF-8 */
+  source: string;
+  /** pg_file_event.data: the fstype_len bytes of the variable part, decoded as UTF-8 */
+  fstype: string;
+}
+
+/** sizeof(struct pg_file_event) */
+export const PG_FILE_EVENT_SIZE = 112;
+/** offsetof(struct pg_file_event, field), by C field name. */
+export const PG_FILE_EVENT_OFFSET = {
+  hdr: 0,
+  key: 16,
+  rules: 32,
+  pid: 64,
+  tid: 68,
+  kind: 72,
+  flags: 76,
+  sys_flags: 80,
+  access: 84,
+  mode: 88,
+  uid: 92,
+  gid: 96,
+  ret: 100,
+  path_len: 104,
+  new_path_len: 106,
+  source_len: 108,
+  fstype_len: 110,
+  data: 112,
+} as const;
+
+/** A zeroed PgFileEvent, the one shape decodePgFileEvent() fills. */
+export function createPgFileEvent(): PgFileEvent {
+  return {
+    hdr: createPgHeader(),
+    key: createPgExecKey(),
+    rules: createPgRules(),
+    pid: 0,
+    tid: 0,
+    kind: 0,
+    flags: 0,
+    sysFlags: 0,
+    access: 0,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    ret: 0,
+    pathLen: 0,
+    newPathLen: 0,
+    sourceLen: 0,
+    fstypeLen: 0,
+    path: '',
+    newPath: '',
+    source: '',
+    fstype: '',
+  };
+}
+
+/**
+ * Decodes struct pg_file_event at `offset` of `view` into `out` (allocates only strings).
+ * The variable part follows at PG_FILE_EVENT_SIZE: path, new_path, source, fstype, each
+ * its `<part>_len` bytes long.
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFileEvent(view: DataView, offset: number, out: PgFileEvent): PgFileEvent {
+  if (offset < 0 || offset + 112 > view.byteLength) {
+    throw new RangeError(`pg_file_event: 112 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgExecKey(view, offset + 16, out.key);
+  decodePgRules(view, offset + 32, out.rules);
+  out.pid = view.getUint32(offset + 64, true);
+  out.tid = view.getUint32(offset + 68, true);
+  out.kind = view.getUint32(offset + 72, true);
+  out.flags = view.getUint32(offset + 76, true);
+  out.sysFlags = view.getUint32(offset + 80, true);
+  out.access = view.getUint32(offset + 84, true);
+  out.mode = view.getUint32(offset + 88, true);
+  out.uid = view.getUint32(offset + 92, true);
+  out.gid = view.getUint32(offset + 96, true);
+  out.ret = view.getInt32(offset + 100, true);
+  out.pathLen = view.getUint16(offset + 104, true);
+  out.newPathLen = view.getUint16(offset + 106, true);
+  out.sourceLen = view.getUint16(offset + 108, true);
+  out.fstypeLen = view.getUint16(offset + 110, true);
+  let at = offset + 112;
+  if (at + out.pathLen + out.newPathLen + out.sourceLen + out.fstypeLen > view.byteLength) {
+    throw new RangeError(`pg_file_event: variable data at ${at} exceeds ${view.byteLength}`);
+  }
+  out.path = readString(view, at, out.pathLen);
+  at += out.pathLen;
+  out.newPath = readString(view, at, out.newPathLen);
+  at += out.newPathLen;
+  out.source = readString(view, at, out.sourceLen);
+  at += out.sourceLen;
+  out.fstype = readString(view, at, out.fstypeLen);
+  return out;
+}
+
 /** struct pg_filter_config (8 bytes). */
 export interface PgFilterConfig {
   /** pg_filter_config.gen @0: u32 */
@@ -1218,6 +1379,29 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'tid', offset: 36, size: 4 },
       { name: 'exit_code', offset: 40, size: 4 },
       { name: 'flags', offset: 44, size: 4 },
+    ],
+  },
+  pg_file_event: {
+    size: 112,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'key', offset: 16, size: 16 },
+      { name: 'rules', offset: 32, size: 32 },
+      { name: 'pid', offset: 64, size: 4 },
+      { name: 'tid', offset: 68, size: 4 },
+      { name: 'kind', offset: 72, size: 4 },
+      { name: 'flags', offset: 76, size: 4 },
+      { name: 'sys_flags', offset: 80, size: 4 },
+      { name: 'access', offset: 84, size: 4 },
+      { name: 'mode', offset: 88, size: 4 },
+      { name: 'uid', offset: 92, size: 4 },
+      { name: 'gid', offset: 96, size: 4 },
+      { name: 'ret', offset: 100, size: 4 },
+      { name: 'path_len', offset: 104, size: 2 },
+      { name: 'new_path_len', offset: 106, size: 2 },
+      { name: 'source_len', offset: 108, size: 2 },
+      { name: 'fstype_len', offset: 110, size: 2 },
+      { name: 'data', offset: 112, size: 0 },
     ],
   },
   pg_filter_config: {
