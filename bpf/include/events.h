@@ -32,6 +32,7 @@ enum pg_record_type {
 	PG_REC_FILE_FIRST = 16, /* 16..31: file sensor */
 	PG_REC_FILE = 16, /* struct pg_file_event: open, unlink, rename, link, symlink, chmod, ... */
 	PG_REC_NET_FIRST = 32, /* 32..47: network sensor */
+	PG_REC_NET = 32, /* struct pg_net_event: connect, accept, bind, listen, UDP send */
 	PG_REC_PRIV_FIRST = 48, /* 48..63: privilege sensor */
 	PG_REC_KERNEL_FIRST = 64, /* 64..79: kernel-integrity sensor */
 };
@@ -223,6 +224,54 @@ struct pg_file_event {
 	char data[];
 };
 
+/* Capacity of a unix socket path in network records: sizeof(sun_path). */
+enum pg_net_limits {
+	PG_UNIX_PATH_MAX = 108,
+};
+
+/* Flag bits of pg_net_event.flags. */
+enum pg_net_flag {
+	/* remote address/port read from the caller's sockaddr (user memory): the socket had none */
+	PG_NET_REMOTE_USER = 1 << 0,
+	/* local address/port read from the caller's sockaddr (bind that failed) */
+	PG_NET_LOCAL_USER = 1 << 1,
+	PG_NET_V4_MAPPED = 1 << 2, /* inet6 socket, remote is an IPv4-mapped address (::ffff:a.b.c.d) */
+	PG_NET_MMSG = 1 << 3, /* sendmmsg: the first message's destination only */
+	PG_NET_PATH_TRUNCATED = 1 << 4, /* unix path longer than PG_UNIX_PATH_MAX */
+	PG_NET_KEY_GUESSED = 1 << 9, /* process not in pg_execs: key is {tgid, start_time} */
+	PG_NET_SELF = 1 << 30, /* the agent itself */
+};
+
+/*
+ * PG_REC_NET: one socket operation of a process. Addresses and ports come
+ * from the kernel socket after the syscall (unless a PG_NET_*_USER flag says
+ * otherwise). Addresses are network byte order, 4 bytes used for AF_INET;
+ * ports are host byte order. For AF_UNIX, data[] holds the socket path
+ * (path_len bytes; abstract names start with a NUL): the remote end's for
+ * connect and send, the local end's for bind, listen and accept.
+ */
+struct pg_net_event {
+	struct pg_header hdr;
+	struct pg_exec_key key; /* the process (pg_execs entry of its tgid) */
+	struct pg_rules rules; /* policy rule slots that matched */
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u16 kind; /* enum pg_kind: PG_KIND_NET_CONNECT .. PG_KIND_NET_SEND */
+	__u16 family; /* sk_family: AF_UNIX 1, AF_INET 2, AF_INET6 10 */
+	__u16 protocol; /* sk_protocol: IPPROTO_TCP 6, IPPROTO_UDP 17, ... (0 for unix) */
+	__u16 type; /* sk_type: SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_RAW 3, SOCK_SEQPACKET 5 */
+	__u16 local_port;
+	__u16 remote_port;
+	__s32 ret; /* syscall return value (negative errno; accept: the new fd) */
+	__u32 flags; /* enum pg_net_flag */
+	__u32 netns; /* network namespace inode number of the socket */
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 path_len;
+	__u16 _pad[3];
+	char data[];
+};
+
 /* Value of the pg_execs map (key: tgid). The kernel-side authority on identity and parentage. */
 struct pg_exec_entry {
 	struct pg_exec_key key;
@@ -257,6 +306,16 @@ enum pg_stat {
 	PG_STAT_ARGS_FAULT = 12, /* argv unreadable */
 	PG_STAT_WAKEUP = 13, /* submits that forced a consumer wake-up */
 	PG_STAT_PROCESS_LAST = 31, /* 0..31: process sensor */
+	PG_STAT_NET = 64, /* network records submitted */
+	PG_STAT_NET_DROP = 65, /* network records lost: ring buffer full */
+	PG_STAT_NET_FILTERED = 66, /* no rule watches the kind for this process (pg_filter_begin) */
+	PG_STAT_NET_FILTERED_SOCK = 67, /* rules left, but none accepts the port/address/path */
+	PG_STAT_NET_NO_SOCK = 68, /* fd did not resolve to a socket (EBADF, ENOTSOCK, closed) */
+	PG_STAT_NET_PENDING_FULL = 69, /* in-flight syscall map full: event lost */
+	PG_STAT_NET_SEND_REPEAT = 70, /* UDP send to a peer the process already sent to */
+	PG_STAT_NET_ADDR_USER = 71, /* address taken from user memory (PG_NET_*_USER) */
+	PG_STAT_NET_KEY_MISS = 72, /* process not in pg_execs: key computed */
+	PG_STAT_NETWORK_LAST = 95, /* 64..95: network sensor */
 	PG_STAT_FILE = 32, /* file records submitted */
 	PG_STAT_FILE_DROP = 33, /* file records lost: ring buffer full */
 	PG_STAT_FILE_FILTERED = 34, /* file events no rule matched: never built */

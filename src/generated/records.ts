@@ -179,6 +179,24 @@ export const PgLimits = {
 } as const;
 export type PgLimits = (typeof PgLimits)[keyof typeof PgLimits];
 
+/** enum pg_net_flag */
+export const PgNetFlag = {
+  PG_NET_REMOTE_USER: 1,
+  PG_NET_LOCAL_USER: 2,
+  PG_NET_V4_MAPPED: 4,
+  PG_NET_MMSG: 8,
+  PG_NET_PATH_TRUNCATED: 16,
+  PG_NET_KEY_GUESSED: 512,
+  PG_NET_SELF: 1073741824,
+} as const;
+export type PgNetFlag = (typeof PgNetFlag)[keyof typeof PgNetFlag];
+
+/** enum pg_net_limits */
+export const PgNetLimits = {
+  PG_UNIX_PATH_MAX: 108,
+} as const;
+export type PgNetLimits = (typeof PgNetLimits)[keyof typeof PgNetLimits];
+
 /** enum pg_policy_limits */
 export const PgPolicyLimits = {
   PG_RULE_WORDS: 4,
@@ -197,6 +215,7 @@ export const PgRecordType = {
   PG_REC_FILE_FIRST: 16,
   PG_REC_FILE: 16,
   PG_REC_NET_FIRST: 32,
+  PG_REC_NET: 32,
   PG_REC_PRIV_FIRST: 48,
   PG_REC_KERNEL_FIRST: 64,
 } as const;
@@ -238,6 +257,16 @@ export const PgStat = {
   PG_STAT_ARGS_FAULT: 12,
   PG_STAT_WAKEUP: 13,
   PG_STAT_PROCESS_LAST: 31,
+  PG_STAT_NET: 64,
+  PG_STAT_NET_DROP: 65,
+  PG_STAT_NET_FILTERED: 66,
+  PG_STAT_NET_FILTERED_SOCK: 67,
+  PG_STAT_NET_NO_SOCK: 68,
+  PG_STAT_NET_PENDING_FULL: 69,
+  PG_STAT_NET_SEND_REPEAT: 70,
+  PG_STAT_NET_ADDR_USER: 71,
+  PG_STAT_NET_KEY_MISS: 72,
+  PG_STAT_NETWORK_LAST: 95,
   PG_STAT_FILE: 32,
   PG_STAT_FILE_DROP: 33,
   PG_STAT_FILE_FILTERED: 34,
@@ -895,6 +924,44 @@ export function decodePgFileEvent(view: DataView, offset: number, out: PgFileEve
   return out;
 }
 
+/** struct pg_filter (40 bytes). */
+export interface PgFilter {
+  /** pg_filter.gen @0: u32 */
+  gen: number;
+  /** pg_filter.rules @8: struct pg_rules */
+  rules: PgRules;
+}
+
+/** sizeof(struct pg_filter) */
+export const PG_FILTER_SIZE = 40;
+/** offsetof(struct pg_filter, field), by C field name. */
+export const PG_FILTER_OFFSET = {
+  gen: 0,
+  _pad: 4,
+  rules: 8,
+} as const;
+
+/** A zeroed PgFilter, the one shape decodePgFilter() fills. */
+export function createPgFilter(): PgFilter {
+  return {
+    gen: 0,
+    rules: createPgRules(),
+  };
+}
+
+/**
+ * Decodes struct pg_filter at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFilter(view: DataView, offset: number, out: PgFilter): PgFilter {
+  if (offset < 0 || offset + 40 > view.byteLength) {
+    throw new RangeError(`pg_filter: 40 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.gen = view.getUint32(offset, true);
+  decodePgRules(view, offset + 8, out.rules);
+  return out;
+}
+
 /** struct pg_filter_config (8 bytes). */
 export interface PgFilterConfig {
   /** pg_filter_config.gen @0: u32 */
@@ -1071,6 +1138,134 @@ export function decodePgHeader(view: DataView, offset: number, out: PgHeader): P
   out.version = view.getUint16(offset + 2, true);
   out.size = view.getUint32(offset + 4, true);
   out.ktime = readU64(view, offset + 8);
+  return out;
+}
+
+/** struct pg_net_event (136 bytes + variable data). */
+export interface PgNetEvent {
+  /** pg_net_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_net_event.key @16: struct pg_exec_key */
+  key: PgExecKey;
+  /** pg_net_event.rules @32: struct pg_rules */
+  rules: PgRules;
+  /** pg_net_event.pid @64: u32 */
+  pid: number;
+  /** pg_net_event.tid @68: u32 */
+  tid: number;
+  /** pg_net_event.kind @72: u16 */
+  kind: number;
+  /** pg_net_event.family @74: u16 */
+  family: number;
+  /** pg_net_event.protocol @76: u16 */
+  protocol: number;
+  /** pg_net_event.type @78: u16 */
+  type: number;
+  /** pg_net_event.local_port @80: u16 */
+  localPort: number;
+  /** pg_net_event.remote_port @82: u16 */
+  remotePort: number;
+  /** pg_net_event.ret @84: s32 */
+  ret: number;
+  /** pg_net_event.flags @88: u32 */
+  flags: number;
+  /** pg_net_event.netns @92: u32 */
+  netns: number;
+  /** pg_net_event.local_addr @96: u8[16] */
+  localAddr: number[];
+  /** pg_net_event.remote_addr @112: u8[16] */
+  remoteAddr: number[];
+  /** pg_net_event.path_len @128: u16 */
+  pathLen: number;
+  /** pg_net_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
+  path: string;
+}
+
+/** sizeof(struct pg_net_event) */
+export const PG_NET_EVENT_SIZE = 136;
+/** offsetof(struct pg_net_event, field), by C field name. */
+export const PG_NET_EVENT_OFFSET = {
+  hdr: 0,
+  key: 16,
+  rules: 32,
+  pid: 64,
+  tid: 68,
+  kind: 72,
+  family: 74,
+  protocol: 76,
+  type: 78,
+  local_port: 80,
+  remote_port: 82,
+  ret: 84,
+  flags: 88,
+  netns: 92,
+  local_addr: 96,
+  remote_addr: 112,
+  path_len: 128,
+  _pad: 130,
+  data: 136,
+} as const;
+
+/** A zeroed PgNetEvent, the one shape decodePgNetEvent() fills. */
+export function createPgNetEvent(): PgNetEvent {
+  return {
+    hdr: createPgHeader(),
+    key: createPgExecKey(),
+    rules: createPgRules(),
+    pid: 0,
+    tid: 0,
+    kind: 0,
+    family: 0,
+    protocol: 0,
+    type: 0,
+    localPort: 0,
+    remotePort: 0,
+    ret: 0,
+    flags: 0,
+    netns: 0,
+    localAddr: new Array<number>(16).fill(0),
+    remoteAddr: new Array<number>(16).fill(0),
+    pathLen: 0,
+    path: '',
+  };
+}
+
+/**
+ * Decodes struct pg_net_event at `offset` of `view` into `out` (allocates only strings).
+ * The variable part follows at PG_NET_EVENT_SIZE: path, each
+ * its `<part>_len` bytes long.
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgNetEvent(view: DataView, offset: number, out: PgNetEvent): PgNetEvent {
+  if (offset < 0 || offset + 136 > view.byteLength) {
+    throw new RangeError(`pg_net_event: 136 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgExecKey(view, offset + 16, out.key);
+  decodePgRules(view, offset + 32, out.rules);
+  out.pid = view.getUint32(offset + 64, true);
+  out.tid = view.getUint32(offset + 68, true);
+  out.kind = view.getUint16(offset + 72, true);
+  out.family = view.getUint16(offset + 74, true);
+  out.protocol = view.getUint16(offset + 76, true);
+  out.type = view.getUint16(offset + 78, true);
+  out.localPort = view.getUint16(offset + 80, true);
+  out.remotePort = view.getUint16(offset + 82, true);
+  out.ret = view.getInt32(offset + 84, true);
+  out.flags = view.getUint32(offset + 88, true);
+  out.netns = view.getUint32(offset + 92, true);
+  for (let i = 0; i < 16; i++) {
+    out.localAddr[i] = view.getUint8(offset + 96 + i * 1);
+  }
+  for (let i = 0; i < 16; i++) {
+    out.remoteAddr[i] = view.getUint8(offset + 112 + i * 1);
+  }
+  out.pathLen = view.getUint16(offset + 128, true);
+  let at = offset + 136;
+  if (at + out.pathLen > view.byteLength) {
+    throw new RangeError(`pg_net_event: variable data at ${at} exceeds ${view.byteLength}`);
+  }
+  out.path = readString(view, at, out.pathLen);
   return out;
 }
 
@@ -1404,6 +1599,14 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'data', offset: 112, size: 0 },
     ],
   },
+  pg_filter: {
+    size: 40,
+    fields: [
+      { name: 'gen', offset: 0, size: 4 },
+      { name: '_pad', offset: 4, size: 4 },
+      { name: 'rules', offset: 8, size: 32 },
+    ],
+  },
   pg_filter_config: {
     size: 8,
     fields: [
@@ -1437,6 +1640,30 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'version', offset: 2, size: 2 },
       { name: 'size', offset: 4, size: 4 },
       { name: 'ktime', offset: 8, size: 8 },
+    ],
+  },
+  pg_net_event: {
+    size: 136,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'key', offset: 16, size: 16 },
+      { name: 'rules', offset: 32, size: 32 },
+      { name: 'pid', offset: 64, size: 4 },
+      { name: 'tid', offset: 68, size: 4 },
+      { name: 'kind', offset: 72, size: 2 },
+      { name: 'family', offset: 74, size: 2 },
+      { name: 'protocol', offset: 76, size: 2 },
+      { name: 'type', offset: 78, size: 2 },
+      { name: 'local_port', offset: 80, size: 2 },
+      { name: 'remote_port', offset: 82, size: 2 },
+      { name: 'ret', offset: 84, size: 4 },
+      { name: 'flags', offset: 88, size: 4 },
+      { name: 'netns', offset: 92, size: 4 },
+      { name: 'local_addr', offset: 96, size: 16 },
+      { name: 'remote_addr', offset: 112, size: 16 },
+      { name: 'path_len', offset: 128, size: 2 },
+      { name: '_pad', offset: 130, size: 6 },
+      { name: 'data', offset: 136, size: 0 },
     ],
   },
   pg_path_key: {
