@@ -34,7 +34,16 @@ enum pg_record_type {
 	PG_REC_NET_FIRST = 32, /* 32..47: network sensor */
 	PG_REC_NET = 32, /* struct pg_net_event: connect, accept, bind, listen, UDP send */
 	PG_REC_PRIV_FIRST = 48, /* 48..63: privilege sensor */
+	PG_REC_SETID = 48, /* struct pg_setid_event */
+	PG_REC_CAPSET = 49, /* struct pg_capset_event */
+	PG_REC_NS = 50, /* struct pg_ns_event */
+	PG_REC_PTRACE = 51, /* struct pg_ptrace_event */
+	PG_REC_PRCTL = 52, /* struct pg_prctl_event */
 	PG_REC_KERNEL_FIRST = 64, /* 64..79: kernel-integrity sensor */
+	PG_REC_MODULE = 64, /* struct pg_module_event */
+	PG_REC_BPF = 65, /* struct pg_bpf_event */
+	PG_REC_KEXEC = 66, /* struct pg_kexec_event */
+	PG_REC_MEMFD = 67, /* struct pg_memfd_event */
 };
 
 /* Capacities compiled into the objects (bytes, without NUL). */
@@ -324,7 +333,219 @@ enum pg_stat {
 	PG_STAT_FILE_PENDING_FULL = 37, /* pg_file_opens full: an open went unreported */
 	PG_STAT_FILE_LAST = 63, /* 32..63: file sensor */
 	/* 64..95 network, 96..127 privilege, 128..159 kernel */
+	PG_STAT_PRIV = 96, /* privilege records submitted */
+	PG_STAT_PRIV_DROP = 97, /* privilege records lost: ring buffer full */
+	PG_STAT_PRIV_FILTERED = 98, /* privilege calls no policy rule accepted: no record */
+	PG_STAT_PRIV_STATE_FULL = 99, /* sys_enter state not saved (pg_priv_state full): no record */
+	PG_STAT_PTRACE_NO_TARGET = 100, /* ptrace target task not found: pid only */
+	PG_STAT_PRIVILEGE_LAST = 127, /* 96..127: privilege sensor */
+	PG_STAT_KERNEL = 128, /* kernel-change records submitted */
+	PG_STAT_KERNEL_DROP = 129,
+	PG_STAT_KERNEL_FILTERED = 130,
+	PG_STAT_KERNEL_STATE_FULL = 131,
+	PG_STAT_KERNEL_SELF = 132, /* bpf() calls of the agent itself: not reported */
+	PG_STAT_KERNEL_PATH_TRUNCATED = 133,
+	PG_STAT_KERNEL_LAST = 159, /* 128..159: kernel-change sensor */
 	PG_STAT_MAX = 160,
+};
+
+/*
+ * Privilege (bpf/privilege.bpf.c) and kernel-change (bpf/kernel.bpf.c) records.
+ * Each is reported at sys_exit, with the syscall's result, for a call that
+ * entered while a policy watched its kind.
+ */
+
+/* The syscall behind a privilege or kernel record (pg_sys_common.syscall). */
+enum pg_syscall {
+	PG_SYS_SETUID = 1,
+	PG_SYS_SETREUID = 2,
+	PG_SYS_SETRESUID = 3,
+	PG_SYS_SETFSUID = 4,
+	PG_SYS_SETGID = 5,
+	PG_SYS_SETREGID = 6,
+	PG_SYS_SETRESGID = 7,
+	PG_SYS_SETFSGID = 8,
+	PG_SYS_CAPSET = 9,
+	PG_SYS_UNSHARE = 10,
+	PG_SYS_SETNS = 11,
+	PG_SYS_CLONE = 12,
+	PG_SYS_CLONE3 = 13,
+	PG_SYS_PTRACE = 14,
+	PG_SYS_PRCTL = 15,
+	PG_SYS_INIT_MODULE = 32,
+	PG_SYS_FINIT_MODULE = 33,
+	PG_SYS_BPF = 34,
+	PG_SYS_KEXEC_LOAD = 35,
+	PG_SYS_KEXEC_FILE_LOAD = 36,
+	PG_SYS_MEMFD_CREATE = 37,
+};
+
+/* Flag bits of pg_sys_common.flags. */
+enum pg_sys_flag {
+	PG_SYS_KEY_GUESSED = 1 << 0, /* caller not in pg_execs: key is {tgid, start_time} */
+	PG_SYS_SELF = 1 << 1, /* the agent itself */
+	PG_SYS_TARGET_FOUND = 1 << 2, /* ptrace: target task found (tracer's ptraced list or parent) */
+	PG_SYS_TARGET_KEY_GUESSED = 1 << 3, /* ptrace: target not in pg_execs: key computed */
+	PG_SYS_NO_FILE = 1 << 4, /* init_module / kexec_load: image from user memory, no file */
+	PG_SYS_PATH_TRUNCATED = 1 << 5, /* path over PG_PATH_MAX: kept the last bytes */
+	PG_SYS_NAME_USER = 1 << 6, /* memfd name read from user memory (no fd: the call failed) */
+	PG_SYS_ARG_FAULT = 1 << 7, /* a user-memory argument (bpf attr, clone3 args, capset header) unreadable */
+};
+
+/* Capacities of the privilege and kernel records (bytes, NUL included). */
+enum pg_sys_limits {
+	PG_MODULE_NAME_MAX = 56, /* MODULE_NAME_LEN on 64-bit kernels */
+	PG_MEMFD_NAME_MAX = 256, /* "memfd:" + MFD_NAME_MAX_LEN (249) + NUL */
+	PG_BPF_NAME_MAX = 16, /* BPF_OBJ_NAME_LEN */
+};
+
+/* What every privilege and kernel record carries after its header. */
+struct pg_sys_common {
+	struct pg_exec_key key; /* the caller's identity (pg_execs entry of its tgid) */
+	struct pg_rules rules; /* the policy rules that matched (bpf/include/policy.h) */
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 kind; /* enum pg_kind */
+	__u32 syscall; /* enum pg_syscall */
+	__s32 ret; /* the syscall's result: >= 0, or -errno */
+	__u32 flags; /* enum pg_sys_flag */
+};
+
+/* Credentials' ids (task->real_cred, what /proc/PID/status shows). */
+struct pg_cred_ids {
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+};
+
+/* Capability masks (bit n = capability n, as CapEff/CapPrm/CapInh). */
+struct pg_cap_sets {
+	__u64 effective;
+	__u64 permitted;
+	__u64 inheritable;
+};
+
+/* Namespace inode numbers of a task; pid and time: the ones its children get. */
+struct pg_ns_ids {
+	__u32 mnt;
+	__u32 uts;
+	__u32 ipc;
+	__u32 net;
+	__u32 cgroup;
+	__u32 user;
+	__u32 pid_children; /* nsproxy->pid_ns_for_children (what unshare(CLONE_NEWPID) changes) */
+	__u32 time_children; /* nsproxy->time_ns_for_children; 0 before 5.6 */
+};
+
+/* PG_REC_SETID: setuid, setreuid, setresuid, setfsuid and the gid family. */
+struct pg_setid_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys; /* kind: PG_KIND_PRIV_SETUID or PG_KIND_PRIV_SETGID */
+	__u32 args[3]; /* the ids asked for, as passed ((u32)-1: leave unchanged) */
+	__u32 _pad0;
+	struct pg_cred_ids old; /* at sys_enter */
+	struct pg_cred_ids new; /* at sys_exit */
+};
+
+/* PG_REC_CAPSET: capset(2) (the caller's own sets; other pids are refused since 2.6.25). */
+struct pg_capset_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__s32 target; /* header->pid as passed (0: self) */
+	__u32 _pad0;
+	struct pg_cap_sets old; /* at sys_enter */
+	struct pg_cap_sets new; /* at sys_exit */
+};
+
+/* PG_REC_NS: unshare, setns, and clone / clone3 asking for new namespaces. */
+struct pg_ns_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys; /* kind: PG_KIND_NS_UNSHARE (unshare, clone) or PG_KIND_NS_SETNS */
+	__u64 clone_flags; /* unshare / clone / clone3 flags; setns: nstype */
+	__s32 fd; /* setns: the namespace file or pidfd; -1 otherwise */
+	__u32 changed; /* CLONE_NEW* bits of the caller's namespaces that differ after the call */
+	struct pg_ns_ids old; /* the caller's, at sys_enter */
+	struct pg_ns_ids new; /* the caller's, at sys_exit (clone: unchanged, the child has the new ones) */
+};
+
+/* PG_REC_PTRACE: ptrace requests that attach or write (see bpf/privilege.bpf.c). */
+struct pg_ptrace_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__u32 request; /* PTRACE_* */
+	__u32 target_vpid; /* the pid argument, in the caller's pid namespace */
+	__u32 target_pid; /* the target's tgid (init namespace), when PG_SYS_TARGET_FOUND */
+	__u32 target_tid;
+	struct pg_exec_key target; /* the target's identity, when PG_SYS_TARGET_FOUND */
+};
+
+/* PG_REC_PRCTL: security-relevant prctl(2) options (see bpf/privilege.bpf.c). */
+struct pg_prctl_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__u32 option; /* PR_* */
+	__u32 _pad0;
+	__u64 arg2;
+};
+
+/*
+ * PG_REC_MODULE: init_module / finit_module. data[] holds the path of
+ * finit_module's file (path_len bytes), resolved in the kernel from the fd.
+ */
+struct pg_module_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__s32 fd; /* finit_module: the fd; -1 for init_module */
+	__u32 load_flags; /* finit_module: MODULE_INIT_* */
+	__u64 image_len; /* init_module: bytes of the image in user memory */
+	char name[PG_MODULE_NAME_MAX]; /* struct module's name (module_load tracepoint); "" when it failed before */
+	__u16 path_len;
+	__u16 _pad0[3];
+	char data[];
+};
+
+/* PG_REC_BPF: bpf(2) commands that create, attach or take a handle on BPF objects. */
+struct pg_bpf_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__u32 cmd; /* enum bpf_cmd */
+	__u32 prog_type; /* PROG_LOAD */
+	__u32 map_type; /* MAP_CREATE */
+	__u32 attach_type; /* PROG_LOAD (expected), PROG_ATTACH/DETACH, LINK_CREATE */
+	__u32 insn_cnt; /* PROG_LOAD */
+	__u32 id; /* *_GET_FD_BY_ID: the id asked for */
+	char name[PG_BPF_NAME_MAX]; /* PROG_LOAD prog_name, MAP_CREATE map_name, RAW_TRACEPOINT_OPEN name */
+};
+
+/*
+ * PG_REC_KEXEC: kexec_load / kexec_file_load. data[] holds the path of
+ * kexec_file_load's kernel file (path_len bytes), resolved from the fd.
+ */
+struct pg_kexec_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__s32 kernel_fd; /* kexec_file_load; -1 for kexec_load */
+	__s32 initrd_fd;
+	__u64 kexec_flags; /* KEXEC_* / KEXEC_FILE_* */
+	__u64 nr_segments; /* kexec_load */
+	__u16 path_len;
+	__u16 _pad0[3];
+	char data[];
+};
+
+/* PG_REC_MEMFD: memfd_create. */
+struct pg_memfd_event {
+	struct pg_header hdr;
+	struct pg_sys_common sys;
+	__u32 mfd_flags; /* MFD_* */
+	__u32 _pad0;
+	/* the memfd's dentry name ("memfd:<name>", kernel memory); the user's name when the call failed */
+	char name[PG_MEMFD_NAME_MAX];
 };
 
 #endif /* PG_EVENTS_H */

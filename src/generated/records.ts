@@ -217,7 +217,16 @@ export const PgRecordType = {
   PG_REC_NET_FIRST: 32,
   PG_REC_NET: 32,
   PG_REC_PRIV_FIRST: 48,
+  PG_REC_SETID: 48,
+  PG_REC_CAPSET: 49,
+  PG_REC_NS: 50,
+  PG_REC_PTRACE: 51,
+  PG_REC_PRCTL: 52,
   PG_REC_KERNEL_FIRST: 64,
+  PG_REC_MODULE: 64,
+  PG_REC_BPF: 65,
+  PG_REC_KEXEC: 66,
+  PG_REC_MEMFD: 67,
 } as const;
 export type PgRecordType = (typeof PgRecordType)[keyof typeof PgRecordType];
 
@@ -274,9 +283,69 @@ export const PgStat = {
   PG_STAT_FILE_FAULT: 36,
   PG_STAT_FILE_PENDING_FULL: 37,
   PG_STAT_FILE_LAST: 63,
+  PG_STAT_PRIV: 96,
+  PG_STAT_PRIV_DROP: 97,
+  PG_STAT_PRIV_FILTERED: 98,
+  PG_STAT_PRIV_STATE_FULL: 99,
+  PG_STAT_PTRACE_NO_TARGET: 100,
+  PG_STAT_PRIVILEGE_LAST: 127,
+  PG_STAT_KERNEL: 128,
+  PG_STAT_KERNEL_DROP: 129,
+  PG_STAT_KERNEL_FILTERED: 130,
+  PG_STAT_KERNEL_STATE_FULL: 131,
+  PG_STAT_KERNEL_SELF: 132,
+  PG_STAT_KERNEL_PATH_TRUNCATED: 133,
+  PG_STAT_KERNEL_LAST: 159,
   PG_STAT_MAX: 160,
 } as const;
 export type PgStat = (typeof PgStat)[keyof typeof PgStat];
+
+/** enum pg_sys_flag */
+export const PgSysFlag = {
+  PG_SYS_KEY_GUESSED: 1,
+  PG_SYS_SELF: 2,
+  PG_SYS_TARGET_FOUND: 4,
+  PG_SYS_TARGET_KEY_GUESSED: 8,
+  PG_SYS_NO_FILE: 16,
+  PG_SYS_PATH_TRUNCATED: 32,
+  PG_SYS_NAME_USER: 64,
+  PG_SYS_ARG_FAULT: 128,
+} as const;
+export type PgSysFlag = (typeof PgSysFlag)[keyof typeof PgSysFlag];
+
+/** enum pg_sys_limits */
+export const PgSysLimits = {
+  PG_MODULE_NAME_MAX: 56,
+  PG_MEMFD_NAME_MAX: 256,
+  PG_BPF_NAME_MAX: 16,
+} as const;
+export type PgSysLimits = (typeof PgSysLimits)[keyof typeof PgSysLimits];
+
+/** enum pg_syscall */
+export const PgSyscall = {
+  PG_SYS_SETUID: 1,
+  PG_SYS_SETREUID: 2,
+  PG_SYS_SETRESUID: 3,
+  PG_SYS_SETFSUID: 4,
+  PG_SYS_SETGID: 5,
+  PG_SYS_SETREGID: 6,
+  PG_SYS_SETRESGID: 7,
+  PG_SYS_SETFSGID: 8,
+  PG_SYS_CAPSET: 9,
+  PG_SYS_UNSHARE: 10,
+  PG_SYS_SETNS: 11,
+  PG_SYS_CLONE: 12,
+  PG_SYS_CLONE3: 13,
+  PG_SYS_PTRACE: 14,
+  PG_SYS_PRCTL: 15,
+  PG_SYS_INIT_MODULE: 32,
+  PG_SYS_FINIT_MODULE: 33,
+  PG_SYS_BPF: 34,
+  PG_SYS_KEXEC_LOAD: 35,
+  PG_SYS_KEXEC_FILE_LOAD: 36,
+  PG_SYS_MEMFD_CREATE: 37,
+} as const;
+export type PgSyscall = (typeof PgSyscall)[keyof typeof PgSyscall];
 
 /** struct pg_addr_key (28 bytes). */
 export interface PgAddrKey {
@@ -361,6 +430,240 @@ export function decodePgAllowDeny(view: DataView, offset: number, out: PgAllowDe
   }
   decodePgRules(view, offset, out.allow);
   decodePgRules(view, offset + 32, out.deny);
+  return out;
+}
+
+/** struct pg_bpf_event (128 bytes). */
+export interface PgBpfEvent {
+  /** pg_bpf_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_bpf_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_bpf_event.cmd @88: u32 */
+  cmd: number;
+  /** pg_bpf_event.prog_type @92: u32 */
+  progType: number;
+  /** pg_bpf_event.map_type @96: u32 */
+  mapType: number;
+  /** pg_bpf_event.attach_type @100: u32 */
+  attachType: number;
+  /** pg_bpf_event.insn_cnt @104: u32 */
+  insnCnt: number;
+  /** pg_bpf_event.id @108: u32 */
+  id: number;
+  /** pg_bpf_event.name @112: char[16], NUL-terminated */
+  name: string;
+}
+
+/** sizeof(struct pg_bpf_event) */
+export const PG_BPF_EVENT_SIZE = 128;
+/** offsetof(struct pg_bpf_event, field), by C field name. */
+export const PG_BPF_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  cmd: 88,
+  prog_type: 92,
+  map_type: 96,
+  attach_type: 100,
+  insn_cnt: 104,
+  id: 108,
+  name: 112,
+} as const;
+
+/** A zeroed PgBpfEvent, the one shape decodePgBpfEvent() fills. */
+export function createPgBpfEvent(): PgBpfEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    cmd: 0,
+    progType: 0,
+    mapType: 0,
+    attachType: 0,
+    insnCnt: 0,
+    id: 0,
+    name: '',
+  };
+}
+
+/**
+ * Decodes struct pg_bpf_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgBpfEvent(view: DataView, offset: number, out: PgBpfEvent): PgBpfEvent {
+  if (offset < 0 || offset + 128 > view.byteLength) {
+    throw new RangeError(`pg_bpf_event: 128 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.cmd = view.getUint32(offset + 88, true);
+  out.progType = view.getUint32(offset + 92, true);
+  out.mapType = view.getUint32(offset + 96, true);
+  out.attachType = view.getUint32(offset + 100, true);
+  out.insnCnt = view.getUint32(offset + 104, true);
+  out.id = view.getUint32(offset + 108, true);
+  out.name = readCString(view, offset + 112, 16);
+  return out;
+}
+
+/** struct pg_cap_sets (24 bytes). */
+export interface PgCapSets {
+  /** pg_cap_sets.effective @0: u64; exact below 2^53 */
+  effective: number;
+  /** pg_cap_sets.permitted @8: u64; exact below 2^53 */
+  permitted: number;
+  /** pg_cap_sets.inheritable @16: u64; exact below 2^53 */
+  inheritable: number;
+}
+
+/** sizeof(struct pg_cap_sets) */
+export const PG_CAP_SETS_SIZE = 24;
+/** offsetof(struct pg_cap_sets, field), by C field name. */
+export const PG_CAP_SETS_OFFSET = {
+  effective: 0,
+  permitted: 8,
+  inheritable: 16,
+} as const;
+
+/** A zeroed PgCapSets, the one shape decodePgCapSets() fills. */
+export function createPgCapSets(): PgCapSets {
+  return {
+    effective: 0,
+    permitted: 0,
+    inheritable: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_cap_sets at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgCapSets(view: DataView, offset: number, out: PgCapSets): PgCapSets {
+  if (offset < 0 || offset + 24 > view.byteLength) {
+    throw new RangeError(`pg_cap_sets: 24 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.effective = readU64(view, offset);
+  out.permitted = readU64(view, offset + 8);
+  out.inheritable = readU64(view, offset + 16);
+  return out;
+}
+
+/** struct pg_capset_event (144 bytes). */
+export interface PgCapsetEvent {
+  /** pg_capset_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_capset_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_capset_event.target @88: s32 */
+  target: number;
+  /** pg_capset_event.old @96: struct pg_cap_sets */
+  old: PgCapSets;
+  /** pg_capset_event.new @120: struct pg_cap_sets */
+  new: PgCapSets;
+}
+
+/** sizeof(struct pg_capset_event) */
+export const PG_CAPSET_EVENT_SIZE = 144;
+/** offsetof(struct pg_capset_event, field), by C field name. */
+export const PG_CAPSET_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  target: 88,
+  _pad0: 92,
+  old: 96,
+  new: 120,
+} as const;
+
+/** A zeroed PgCapsetEvent, the one shape decodePgCapsetEvent() fills. */
+export function createPgCapsetEvent(): PgCapsetEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    target: 0,
+    old: createPgCapSets(),
+    new: createPgCapSets(),
+  };
+}
+
+/**
+ * Decodes struct pg_capset_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgCapsetEvent(view: DataView, offset: number, out: PgCapsetEvent): PgCapsetEvent {
+  if (offset < 0 || offset + 144 > view.byteLength) {
+    throw new RangeError(`pg_capset_event: 144 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.target = view.getInt32(offset + 88, true);
+  decodePgCapSets(view, offset + 96, out.old);
+  decodePgCapSets(view, offset + 120, out.new);
+  return out;
+}
+
+/** struct pg_cred_ids (32 bytes). */
+export interface PgCredIds {
+  /** pg_cred_ids.uid @0: u32 */
+  uid: number;
+  /** pg_cred_ids.gid @4: u32 */
+  gid: number;
+  /** pg_cred_ids.euid @8: u32 */
+  euid: number;
+  /** pg_cred_ids.egid @12: u32 */
+  egid: number;
+  /** pg_cred_ids.suid @16: u32 */
+  suid: number;
+  /** pg_cred_ids.sgid @20: u32 */
+  sgid: number;
+  /** pg_cred_ids.fsuid @24: u32 */
+  fsuid: number;
+  /** pg_cred_ids.fsgid @28: u32 */
+  fsgid: number;
+}
+
+/** sizeof(struct pg_cred_ids) */
+export const PG_CRED_IDS_SIZE = 32;
+/** offsetof(struct pg_cred_ids, field), by C field name. */
+export const PG_CRED_IDS_OFFSET = {
+  uid: 0,
+  gid: 4,
+  euid: 8,
+  egid: 12,
+  suid: 16,
+  sgid: 20,
+  fsuid: 24,
+  fsgid: 28,
+} as const;
+
+/** A zeroed PgCredIds, the one shape decodePgCredIds() fills. */
+export function createPgCredIds(): PgCredIds {
+  return {
+    uid: 0,
+    gid: 0,
+    euid: 0,
+    egid: 0,
+    suid: 0,
+    sgid: 0,
+    fsuid: 0,
+    fsgid: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_cred_ids at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgCredIds(view: DataView, offset: number, out: PgCredIds): PgCredIds {
+  if (offset < 0 || offset + 32 > view.byteLength) {
+    throw new RangeError(`pg_cred_ids: 32 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.uid = view.getUint32(offset, true);
+  out.gid = view.getUint32(offset + 4, true);
+  out.euid = view.getUint32(offset + 8, true);
+  out.egid = view.getUint32(offset + 12, true);
+  out.suid = view.getUint32(offset + 16, true);
+  out.sgid = view.getUint32(offset + 20, true);
+  out.fsuid = view.getUint32(offset + 24, true);
+  out.fsgid = view.getUint32(offset + 28, true);
   return out;
 }
 
@@ -1141,6 +1444,207 @@ export function decodePgHeader(view: DataView, offset: number, out: PgHeader): P
   return out;
 }
 
+/** struct pg_kexec_event (120 bytes + variable data). */
+export interface PgKexecEvent {
+  /** pg_kexec_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_kexec_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_kexec_event.kernel_fd @88: s32 */
+  kernelFd: number;
+  /** pg_kexec_event.initrd_fd @92: s32 */
+  initrdFd: number;
+  /** pg_kexec_event.kexec_flags @96: u64; exact below 2^53 */
+  kexecFlags: number;
+  /** pg_kexec_event.nr_segments @104: u64; exact below 2^53 */
+  nrSegments: number;
+  /** pg_kexec_event.path_len @112: u16 */
+  pathLen: number;
+  /** pg_kexec_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
+  path: string;
+}
+
+/** sizeof(struct pg_kexec_event) */
+export const PG_KEXEC_EVENT_SIZE = 120;
+/** offsetof(struct pg_kexec_event, field), by C field name. */
+export const PG_KEXEC_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  kernel_fd: 88,
+  initrd_fd: 92,
+  kexec_flags: 96,
+  nr_segments: 104,
+  path_len: 112,
+  _pad0: 114,
+  data: 120,
+} as const;
+
+/** A zeroed PgKexecEvent, the one shape decodePgKexecEvent() fills. */
+export function createPgKexecEvent(): PgKexecEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    kernelFd: 0,
+    initrdFd: 0,
+    kexecFlags: 0,
+    nrSegments: 0,
+    pathLen: 0,
+    path: '',
+  };
+}
+
+/**
+ * Decodes struct pg_kexec_event at `offset` of `view` into `out` (allocates only strings).
+ * The variable part follows at PG_KEXEC_EVENT_SIZE: path, each
+ * its `<part>_len` bytes long.
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgKexecEvent(view: DataView, offset: number, out: PgKexecEvent): PgKexecEvent {
+  if (offset < 0 || offset + 120 > view.byteLength) {
+    throw new RangeError(`pg_kexec_event: 120 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.kernelFd = view.getInt32(offset + 88, true);
+  out.initrdFd = view.getInt32(offset + 92, true);
+  out.kexecFlags = readU64(view, offset + 96);
+  out.nrSegments = readU64(view, offset + 104);
+  out.pathLen = view.getUint16(offset + 112, true);
+  let at = offset + 120;
+  if (at + out.pathLen > view.byteLength) {
+    throw new RangeError(`pg_kexec_event: variable data at ${at} exceeds ${view.byteLength}`);
+  }
+  out.path = readString(view, at, out.pathLen);
+  return out;
+}
+
+/** struct pg_memfd_event (352 bytes). */
+export interface PgMemfdEvent {
+  /** pg_memfd_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_memfd_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_memfd_event.mfd_flags @88: u32 */
+  mfdFlags: number;
+  /** pg_memfd_event.name @96: char[256], NUL-terminated */
+  name: string;
+}
+
+/** sizeof(struct pg_memfd_event) */
+export const PG_MEMFD_EVENT_SIZE = 352;
+/** offsetof(struct pg_memfd_event, field), by C field name. */
+export const PG_MEMFD_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  mfd_flags: 88,
+  _pad0: 92,
+  name: 96,
+} as const;
+
+/** A zeroed PgMemfdEvent, the one shape decodePgMemfdEvent() fills. */
+export function createPgMemfdEvent(): PgMemfdEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    mfdFlags: 0,
+    name: '',
+  };
+}
+
+/**
+ * Decodes struct pg_memfd_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgMemfdEvent(view: DataView, offset: number, out: PgMemfdEvent): PgMemfdEvent {
+  if (offset < 0 || offset + 352 > view.byteLength) {
+    throw new RangeError(`pg_memfd_event: 352 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.mfdFlags = view.getUint32(offset + 88, true);
+  out.name = readCString(view, offset + 96, 256);
+  return out;
+}
+
+/** struct pg_module_event (168 bytes + variable data). */
+export interface PgModuleEvent {
+  /** pg_module_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_module_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_module_event.fd @88: s32 */
+  fd: number;
+  /** pg_module_event.load_flags @92: u32 */
+  loadFlags: number;
+  /** pg_module_event.image_len @96: u64; exact below 2^53 */
+  imageLen: number;
+  /** pg_module_event.name @104: char[56], NUL-terminated */
+  name: string;
+  /** pg_module_event.path_len @160: u16 */
+  pathLen: number;
+  /** pg_module_event.data: the image_len bytes of the variable part, decoded as UTF-8 */
+  image: string;
+  /** pg_module_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
+  path: string;
+}
+
+/** sizeof(struct pg_module_event) */
+export const PG_MODULE_EVENT_SIZE = 168;
+/** offsetof(struct pg_module_event, field), by C field name. */
+export const PG_MODULE_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  fd: 88,
+  load_flags: 92,
+  image_len: 96,
+  name: 104,
+  path_len: 160,
+  _pad0: 162,
+  data: 168,
+} as const;
+
+/** A zeroed PgModuleEvent, the one shape decodePgModuleEvent() fills. */
+export function createPgModuleEvent(): PgModuleEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    fd: 0,
+    loadFlags: 0,
+    imageLen: 0,
+    name: '',
+    pathLen: 0,
+    image: '',
+    path: '',
+  };
+}
+
+/**
+ * Decodes struct pg_module_event at `offset` of `view` into `out` (allocates only strings).
+ * The variable part follows at PG_MODULE_EVENT_SIZE: image, path, each
+ * its `<part>_len` bytes long.
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgModuleEvent(view: DataView, offset: number, out: PgModuleEvent): PgModuleEvent {
+  if (offset < 0 || offset + 168 > view.byteLength) {
+    throw new RangeError(`pg_module_event: 168 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.fd = view.getInt32(offset + 88, true);
+  out.loadFlags = view.getUint32(offset + 92, true);
+  out.imageLen = readU64(view, offset + 96);
+  out.name = readCString(view, offset + 104, 56);
+  out.pathLen = view.getUint16(offset + 160, true);
+  let at = offset + 168;
+  if (at + out.imageLen + out.pathLen > view.byteLength) {
+    throw new RangeError(`pg_module_event: variable data at ${at} exceeds ${view.byteLength}`);
+  }
+  out.image = readString(view, at, out.imageLen);
+  at += out.imageLen;
+  out.path = readString(view, at, out.pathLen);
+  return out;
+}
+
 /** struct pg_net_event (136 bytes + variable data). */
 export interface PgNetEvent {
   /** pg_net_event.hdr @0: struct pg_header */
@@ -1269,6 +1773,135 @@ export function decodePgNetEvent(view: DataView, offset: number, out: PgNetEvent
   return out;
 }
 
+/** struct pg_ns_event (168 bytes). */
+export interface PgNsEvent {
+  /** pg_ns_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_ns_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_ns_event.clone_flags @88: u64; exact below 2^53 */
+  cloneFlags: number;
+  /** pg_ns_event.fd @96: s32 */
+  fd: number;
+  /** pg_ns_event.changed @100: u32 */
+  changed: number;
+  /** pg_ns_event.old @104: struct pg_ns_ids */
+  old: PgNsIds;
+  /** pg_ns_event.new @136: struct pg_ns_ids */
+  new: PgNsIds;
+}
+
+/** sizeof(struct pg_ns_event) */
+export const PG_NS_EVENT_SIZE = 168;
+/** offsetof(struct pg_ns_event, field), by C field name. */
+export const PG_NS_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  clone_flags: 88,
+  fd: 96,
+  changed: 100,
+  old: 104,
+  new: 136,
+} as const;
+
+/** A zeroed PgNsEvent, the one shape decodePgNsEvent() fills. */
+export function createPgNsEvent(): PgNsEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    cloneFlags: 0,
+    fd: 0,
+    changed: 0,
+    old: createPgNsIds(),
+    new: createPgNsIds(),
+  };
+}
+
+/**
+ * Decodes struct pg_ns_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgNsEvent(view: DataView, offset: number, out: PgNsEvent): PgNsEvent {
+  if (offset < 0 || offset + 168 > view.byteLength) {
+    throw new RangeError(`pg_ns_event: 168 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.cloneFlags = readU64(view, offset + 88);
+  out.fd = view.getInt32(offset + 96, true);
+  out.changed = view.getUint32(offset + 100, true);
+  decodePgNsIds(view, offset + 104, out.old);
+  decodePgNsIds(view, offset + 136, out.new);
+  return out;
+}
+
+/** struct pg_ns_ids (32 bytes). */
+export interface PgNsIds {
+  /** pg_ns_ids.mnt @0: u32 */
+  mnt: number;
+  /** pg_ns_ids.uts @4: u32 */
+  uts: number;
+  /** pg_ns_ids.ipc @8: u32 */
+  ipc: number;
+  /** pg_ns_ids.net @12: u32 */
+  net: number;
+  /** pg_ns_ids.cgroup @16: u32 */
+  cgroup: number;
+  /** pg_ns_ids.user @20: u32 */
+  user: number;
+  /** pg_ns_ids.pid_children @24: u32 */
+  pidChildren: number;
+  /** pg_ns_ids.time_children @28: u32 */
+  timeChildren: number;
+}
+
+/** sizeof(struct pg_ns_ids) */
+export const PG_NS_IDS_SIZE = 32;
+/** offsetof(struct pg_ns_ids, field), by C field name. */
+export const PG_NS_IDS_OFFSET = {
+  mnt: 0,
+  uts: 4,
+  ipc: 8,
+  net: 12,
+  cgroup: 16,
+  user: 20,
+  pid_children: 24,
+  time_children: 28,
+} as const;
+
+/** A zeroed PgNsIds, the one shape decodePgNsIds() fills. */
+export function createPgNsIds(): PgNsIds {
+  return {
+    mnt: 0,
+    uts: 0,
+    ipc: 0,
+    net: 0,
+    cgroup: 0,
+    user: 0,
+    pidChildren: 0,
+    timeChildren: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_ns_ids at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgNsIds(view: DataView, offset: number, out: PgNsIds): PgNsIds {
+  if (offset < 0 || offset + 32 > view.byteLength) {
+    throw new RangeError(`pg_ns_ids: 32 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.mnt = view.getUint32(offset, true);
+  out.uts = view.getUint32(offset + 4, true);
+  out.ipc = view.getUint32(offset + 8, true);
+  out.net = view.getUint32(offset + 12, true);
+  out.cgroup = view.getUint32(offset + 16, true);
+  out.user = view.getUint32(offset + 20, true);
+  out.pidChildren = view.getUint32(offset + 24, true);
+  out.timeChildren = view.getUint32(offset + 28, true);
+  return out;
+}
+
 /** struct pg_path_key (16 bytes). */
 export interface PgPathKey {
   /** pg_path_key.gen @0: u32 */
@@ -1304,6 +1937,54 @@ export function decodePgPathKey(view: DataView, offset: number, out: PgPathKey):
   }
   out.gen = view.getUint32(offset, true);
   out.hash = readU64(view, offset + 8);
+  return out;
+}
+
+/** struct pg_prctl_event (104 bytes). */
+export interface PgPrctlEvent {
+  /** pg_prctl_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_prctl_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_prctl_event.option @88: u32 */
+  option: number;
+  /** pg_prctl_event.arg2 @96: u64; exact below 2^53 */
+  arg2: number;
+}
+
+/** sizeof(struct pg_prctl_event) */
+export const PG_PRCTL_EVENT_SIZE = 104;
+/** offsetof(struct pg_prctl_event, field), by C field name. */
+export const PG_PRCTL_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  option: 88,
+  _pad0: 92,
+  arg2: 96,
+} as const;
+
+/** A zeroed PgPrctlEvent, the one shape decodePgPrctlEvent() fills. */
+export function createPgPrctlEvent(): PgPrctlEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    option: 0,
+    arg2: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_prctl_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgPrctlEvent(view: DataView, offset: number, out: PgPrctlEvent): PgPrctlEvent {
+  if (offset < 0 || offset + 104 > view.byteLength) {
+    throw new RangeError(`pg_prctl_event: 104 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.option = view.getUint32(offset + 88, true);
+  out.arg2 = readU64(view, offset + 96);
   return out;
 }
 
@@ -1348,6 +2029,68 @@ export function decodePgPrefixKey(view: DataView, offset: number, out: PgPrefixK
   for (let i = 0; i < 248; i++) {
     out.data[i] = view.getUint8(offset + 8 + i * 1);
   }
+  return out;
+}
+
+/** struct pg_ptrace_event (120 bytes). */
+export interface PgPtraceEvent {
+  /** pg_ptrace_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_ptrace_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_ptrace_event.request @88: u32 */
+  request: number;
+  /** pg_ptrace_event.target_vpid @92: u32 */
+  targetVpid: number;
+  /** pg_ptrace_event.target_pid @96: u32 */
+  targetPid: number;
+  /** pg_ptrace_event.target_tid @100: u32 */
+  targetTid: number;
+  /** pg_ptrace_event.target @104: struct pg_exec_key */
+  target: PgExecKey;
+}
+
+/** sizeof(struct pg_ptrace_event) */
+export const PG_PTRACE_EVENT_SIZE = 120;
+/** offsetof(struct pg_ptrace_event, field), by C field name. */
+export const PG_PTRACE_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  request: 88,
+  target_vpid: 92,
+  target_pid: 96,
+  target_tid: 100,
+  target: 104,
+} as const;
+
+/** A zeroed PgPtraceEvent, the one shape decodePgPtraceEvent() fills. */
+export function createPgPtraceEvent(): PgPtraceEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    request: 0,
+    targetVpid: 0,
+    targetPid: 0,
+    targetTid: 0,
+    target: createPgExecKey(),
+  };
+}
+
+/**
+ * Decodes struct pg_ptrace_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgPtraceEvent(view: DataView, offset: number, out: PgPtraceEvent): PgPtraceEvent {
+  if (offset < 0 || offset + 120 > view.byteLength) {
+    throw new RangeError(`pg_ptrace_event: 120 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  out.request = view.getUint32(offset + 88, true);
+  out.targetVpid = view.getUint32(offset + 92, true);
+  out.targetPid = view.getUint32(offset + 96, true);
+  out.targetTid = view.getUint32(offset + 100, true);
+  decodePgExecKey(view, offset + 104, out.target);
   return out;
 }
 
@@ -1428,6 +2171,128 @@ export function decodePgRules(view: DataView, offset: number, out: PgRules): PgR
   return out;
 }
 
+/** struct pg_setid_event (168 bytes). */
+export interface PgSetidEvent {
+  /** pg_setid_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_setid_event.sys @16: struct pg_sys_common */
+  sys: PgSysCommon;
+  /** pg_setid_event.args @88: u32[3] */
+  args: number[];
+  /** pg_setid_event.old @104: struct pg_cred_ids */
+  old: PgCredIds;
+  /** pg_setid_event.new @136: struct pg_cred_ids */
+  new: PgCredIds;
+}
+
+/** sizeof(struct pg_setid_event) */
+export const PG_SETID_EVENT_SIZE = 168;
+/** offsetof(struct pg_setid_event, field), by C field name. */
+export const PG_SETID_EVENT_OFFSET = {
+  hdr: 0,
+  sys: 16,
+  args: 88,
+  _pad0: 100,
+  old: 104,
+  new: 136,
+} as const;
+
+/** A zeroed PgSetidEvent, the one shape decodePgSetidEvent() fills. */
+export function createPgSetidEvent(): PgSetidEvent {
+  return {
+    hdr: createPgHeader(),
+    sys: createPgSysCommon(),
+    args: new Array<number>(3).fill(0),
+    old: createPgCredIds(),
+    new: createPgCredIds(),
+  };
+}
+
+/**
+ * Decodes struct pg_setid_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgSetidEvent(view: DataView, offset: number, out: PgSetidEvent): PgSetidEvent {
+  if (offset < 0 || offset + 168 > view.byteLength) {
+    throw new RangeError(`pg_setid_event: 168 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgSysCommon(view, offset + 16, out.sys);
+  for (let i = 0; i < 3; i++) {
+    out.args[i] = view.getUint32(offset + 88 + i * 4, true);
+  }
+  decodePgCredIds(view, offset + 104, out.old);
+  decodePgCredIds(view, offset + 136, out.new);
+  return out;
+}
+
+/** struct pg_sys_common (72 bytes). */
+export interface PgSysCommon {
+  /** pg_sys_common.key @0: struct pg_exec_key */
+  key: PgExecKey;
+  /** pg_sys_common.rules @16: struct pg_rules */
+  rules: PgRules;
+  /** pg_sys_common.pid @48: u32 */
+  pid: number;
+  /** pg_sys_common.tid @52: u32 */
+  tid: number;
+  /** pg_sys_common.kind @56: u32 */
+  kind: number;
+  /** pg_sys_common.syscall @60: u32 */
+  syscall: number;
+  /** pg_sys_common.ret @64: s32 */
+  ret: number;
+  /** pg_sys_common.flags @68: u32 */
+  flags: number;
+}
+
+/** sizeof(struct pg_sys_common) */
+export const PG_SYS_COMMON_SIZE = 72;
+/** offsetof(struct pg_sys_common, field), by C field name. */
+export const PG_SYS_COMMON_OFFSET = {
+  key: 0,
+  rules: 16,
+  pid: 48,
+  tid: 52,
+  kind: 56,
+  syscall: 60,
+  ret: 64,
+  flags: 68,
+} as const;
+
+/** A zeroed PgSysCommon, the one shape decodePgSysCommon() fills. */
+export function createPgSysCommon(): PgSysCommon {
+  return {
+    key: createPgExecKey(),
+    rules: createPgRules(),
+    pid: 0,
+    tid: 0,
+    kind: 0,
+    syscall: 0,
+    ret: 0,
+    flags: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_sys_common at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgSysCommon(view: DataView, offset: number, out: PgSysCommon): PgSysCommon {
+  if (offset < 0 || offset + 72 > view.byteLength) {
+    throw new RangeError(`pg_sys_common: 72 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgExecKey(view, offset, out.key);
+  decodePgRules(view, offset + 16, out.rules);
+  out.pid = view.getUint32(offset + 48, true);
+  out.tid = view.getUint32(offset + 52, true);
+  out.kind = view.getUint32(offset + 56, true);
+  out.syscall = view.getUint32(offset + 60, true);
+  out.ret = view.getInt32(offset + 64, true);
+  out.flags = view.getUint32(offset + 68, true);
+  return out;
+}
+
 /** struct pg_value_key (16 bytes). */
 export interface PgValueKey {
   /** pg_value_key.gen @0: u32 */
@@ -1493,6 +2358,52 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
     fields: [
       { name: 'allow', offset: 0, size: 32 },
       { name: 'deny', offset: 32, size: 32 },
+    ],
+  },
+  pg_bpf_event: {
+    size: 128,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'cmd', offset: 88, size: 4 },
+      { name: 'prog_type', offset: 92, size: 4 },
+      { name: 'map_type', offset: 96, size: 4 },
+      { name: 'attach_type', offset: 100, size: 4 },
+      { name: 'insn_cnt', offset: 104, size: 4 },
+      { name: 'id', offset: 108, size: 4 },
+      { name: 'name', offset: 112, size: 16 },
+    ],
+  },
+  pg_cap_sets: {
+    size: 24,
+    fields: [
+      { name: 'effective', offset: 0, size: 8 },
+      { name: 'permitted', offset: 8, size: 8 },
+      { name: 'inheritable', offset: 16, size: 8 },
+    ],
+  },
+  pg_capset_event: {
+    size: 144,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'target', offset: 88, size: 4 },
+      { name: '_pad0', offset: 92, size: 4 },
+      { name: 'old', offset: 96, size: 24 },
+      { name: 'new', offset: 120, size: 24 },
+    ],
+  },
+  pg_cred_ids: {
+    size: 32,
+    fields: [
+      { name: 'uid', offset: 0, size: 4 },
+      { name: 'gid', offset: 4, size: 4 },
+      { name: 'euid', offset: 8, size: 4 },
+      { name: 'egid', offset: 12, size: 4 },
+      { name: 'suid', offset: 16, size: 4 },
+      { name: 'sgid', offset: 20, size: 4 },
+      { name: 'fsuid', offset: 24, size: 4 },
+      { name: 'fsgid', offset: 28, size: 4 },
     ],
   },
   pg_exec_entry: {
@@ -1642,6 +2553,44 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'ktime', offset: 8, size: 8 },
     ],
   },
+  pg_kexec_event: {
+    size: 120,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'kernel_fd', offset: 88, size: 4 },
+      { name: 'initrd_fd', offset: 92, size: 4 },
+      { name: 'kexec_flags', offset: 96, size: 8 },
+      { name: 'nr_segments', offset: 104, size: 8 },
+      { name: 'path_len', offset: 112, size: 2 },
+      { name: '_pad0', offset: 114, size: 6 },
+      { name: 'data', offset: 120, size: 0 },
+    ],
+  },
+  pg_memfd_event: {
+    size: 352,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'mfd_flags', offset: 88, size: 4 },
+      { name: '_pad0', offset: 92, size: 4 },
+      { name: 'name', offset: 96, size: 256 },
+    ],
+  },
+  pg_module_event: {
+    size: 168,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'fd', offset: 88, size: 4 },
+      { name: 'load_flags', offset: 92, size: 4 },
+      { name: 'image_len', offset: 96, size: 8 },
+      { name: 'name', offset: 104, size: 56 },
+      { name: 'path_len', offset: 160, size: 2 },
+      { name: '_pad0', offset: 162, size: 6 },
+      { name: 'data', offset: 168, size: 0 },
+    ],
+  },
   pg_net_event: {
     size: 136,
     fields: [
@@ -1666,6 +2615,31 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'data', offset: 136, size: 0 },
     ],
   },
+  pg_ns_event: {
+    size: 168,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'clone_flags', offset: 88, size: 8 },
+      { name: 'fd', offset: 96, size: 4 },
+      { name: 'changed', offset: 100, size: 4 },
+      { name: 'old', offset: 104, size: 32 },
+      { name: 'new', offset: 136, size: 32 },
+    ],
+  },
+  pg_ns_ids: {
+    size: 32,
+    fields: [
+      { name: 'mnt', offset: 0, size: 4 },
+      { name: 'uts', offset: 4, size: 4 },
+      { name: 'ipc', offset: 8, size: 4 },
+      { name: 'net', offset: 12, size: 4 },
+      { name: 'cgroup', offset: 16, size: 4 },
+      { name: 'user', offset: 20, size: 4 },
+      { name: 'pid_children', offset: 24, size: 4 },
+      { name: 'time_children', offset: 28, size: 4 },
+    ],
+  },
   pg_path_key: {
     size: 16,
     fields: [
@@ -1674,12 +2648,34 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'hash', offset: 8, size: 8 },
     ],
   },
+  pg_prctl_event: {
+    size: 104,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'option', offset: 88, size: 4 },
+      { name: '_pad0', offset: 92, size: 4 },
+      { name: 'arg2', offset: 96, size: 8 },
+    ],
+  },
   pg_prefix_key: {
     size: 256,
     fields: [
       { name: 'prefixlen', offset: 0, size: 4 },
       { name: 'gen', offset: 4, size: 4 },
       { name: 'data', offset: 8, size: 248 },
+    ],
+  },
+  pg_ptrace_event: {
+    size: 120,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'request', offset: 88, size: 4 },
+      { name: 'target_vpid', offset: 92, size: 4 },
+      { name: 'target_pid', offset: 96, size: 4 },
+      { name: 'target_tid', offset: 100, size: 4 },
+      { name: 'target', offset: 104, size: 16 },
     ],
   },
   pg_rule_action: {
@@ -1695,6 +2691,30 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
     size: 32,
     fields: [
       { name: 'w', offset: 0, size: 32 },
+    ],
+  },
+  pg_setid_event: {
+    size: 168,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'sys', offset: 16, size: 72 },
+      { name: 'args', offset: 88, size: 12 },
+      { name: '_pad0', offset: 100, size: 4 },
+      { name: 'old', offset: 104, size: 32 },
+      { name: 'new', offset: 136, size: 32 },
+    ],
+  },
+  pg_sys_common: {
+    size: 72,
+    fields: [
+      { name: 'key', offset: 0, size: 16 },
+      { name: 'rules', offset: 16, size: 32 },
+      { name: 'pid', offset: 48, size: 4 },
+      { name: 'tid', offset: 52, size: 4 },
+      { name: 'kind', offset: 56, size: 4 },
+      { name: 'syscall', offset: 60, size: 4 },
+      { name: 'ret', offset: 64, size: 4 },
+      { name: 'flags', offset: 68, size: 4 },
     ],
   },
   pg_value_key: {
