@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test command: static checks (format, lint, SPDX, generated code), then
-// every compiled test file under node's test runner. `--only DIR` narrows the
-// run to one folder of dist/ (e.g. test/container); `--no-check` skips checks.
+// every compiled test file under node's test runner, then the vm tests in a
+// BPF-LSM guest. `--only DIR` narrows the run to one folder of dist/ (e.g.
+// test/container); `--no-check` skips checks; `--no-vm` skips the guest.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -47,4 +48,9 @@ const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...fi
   cwd: root,
   stdio: 'inherit',
 });
-process.exit(run.status ?? 1);
+if (run.status !== 0 || only !== undefined || args.includes('--no-vm')) process.exit(run.status ?? 1);
+
+// Last: the BPF-LSM / fentry / kprobe paths, in a guest kernel that has them.
+process.stderr.write('peregrine: host tests passed; now the vm tests\n');
+const vm = spawnSync('sh', [join(root, 'scripts', 'test-vm.sh')], { cwd: root, stdio: 'inherit' });
+process.exit(vm.status ?? 1);

@@ -4,14 +4,21 @@
 import { readlinkSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ControlServer, sendJson, socketPath } from './api/control.js';
-import { type EventContext, encodeCompact, JsonEncoder } from './events/encode.js';
-import type { EventKind, PeregrineEvent } from './events/types.js';
+import {
+  type EventContext,
+  encodeAlert,
+  encodeAlertCompact,
+  encodeCompact,
+  JsonEncoder,
+} from './events/encode.js';
+import type { Alert, EventKind, PeregrineEvent } from './events/types.js';
 import type { BpfMap } from './kernel/index.js';
 import { compileFilter, type FilterImage, type RuleSlot } from './policy/compile.js';
 import { FilterWriter } from './policy/filter-maps.js';
 import type { Policy } from './policy/types.js';
 import { ProcessCache } from './process/cache.js';
 import { KernelClock, type NodeIdentity, nodeIdentity } from './process/identity.js';
+import { AlertCollapser, type AlertCollapser as Collapser, type RuleSet } from './rules/index.js';
 import { ProcessSensor, type ProcessSensorStats } from './sensors/process/sensor.js';
 import { SENSORS } from './sensors/registry.js';
 import type { DecodeContext, Sensor, SensorConfig, SharedMaps } from './sensors/sensor.js';
@@ -34,14 +41,68 @@ export interface AgentOptions {
   pollIntervalMs?: number;
   /** Process cache bound. Default 65536. */
   cacheMax?: number;
+  /** Also emit process.fork events (forks always update the cache). */
+  forks?: boolean;
   /** How long exited processes stay resolvable. Default 30 s. */
   graceMs?: number;
   /** Policies to apply at start (validated). Default none; the CLI passes the embedded default policy. */
   policies?: Policy[];
   /** Parses a policy file's text for the control API's `policy apply` (the CLI wires the YAML loader). */
   parsePolicies?: (text: string, file: string) => Policy[];
+  /** Detection rules evaluated on every event (Falco-compatible). */
+  rules?: RuleSet;
+  /** Print only alerts, not the events (events still feed rules and streams). */
+  onlyAlerts?: boolean;
+  /** Window in which identical alerts (same rule, same process) are collapsed. Default 10 s. */
+  alertWindowMs?: number;
   /** Called for every event, before the sinks (tests, embedders). */
   onEvent?: (ev: PeregrineEvent, ctx: EventContext) => void;
+  /** Called for every alert emitted (after collapsing). */
+  onAlert?: (alert: Alert) => void;
+}
+
+/**
+ * The policy the agent adds for the rules' sake: the kinds the loaded rules
+ * need, filtered in the kernel as far as rules allow without reading their
+ * conditions — every kind but opens in full, opens for writing anywhere, and
+ * reads only of credential files. Events it alone selects feed the rules and
+ * are not printed.
+ */
+export const RULES_POLICY = 'peregrine-rules';
+
+export function rulesPolicy(kinds: readonly EventKind[]): Policy | undefined {
+  const lifecycle = new Set<EventKind>(['process.exec', 'process.exit', 'process.fork']);
+  const others = kinds.filter((k) => !lifecycle.has(k) && k !== 'file.open');
+  const rules: Policy['spec']['rules'] = [];
+  if (others.length > 0) rules.push({ name: 'kinds', kinds: others, match: {}, action: 'audit' });
+  if (kinds.includes('file.open')) {
+    rules.push({
+      name: 'writes',
+      kinds: ['file.open'],
+      match: { access: ['write', 'create', 'truncate'] },
+      action: 'audit',
+    });
+    rules.push({
+      name: 'credential-reads',
+      kinds: ['file.open'],
+      match: {
+        access: ['read'],
+        paths: {
+          prefix: ['/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/root/.ssh/', '/etc/ssh/', '/root/.aws/'],
+          suffix: ['id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519', '.pem', '.key', 'credentials'],
+        },
+      },
+      action: 'audit',
+    });
+  }
+  if (rules.length === 0) return undefined;
+  return {
+    apiVersion: 'peregrine.dev/v1alpha1',
+    kind: 'Policy',
+    metadata: { name: RULES_POLICY },
+    spec: { mode: 'monitor', rules },
+    source: { file: '(rules)' },
+  };
 }
 
 export interface StartReport {
@@ -73,6 +134,7 @@ export interface AgentStats {
   sensors: { process: ProcessSensorStats } & Record<string, unknown>;
   cache: ReturnType<ProcessCache['stats']>;
   policies: Array<{ name: string; matches: number }>;
+  rules?: { alerts: number; collapser: ReturnType<Collapser['stats']>; engine: ReturnType<RuleSet['stats']> };
   sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number } };
 }
 
@@ -108,6 +170,8 @@ export class Agent {
   private userFiltered = 0;
   private readonly byKind: Record<string, number> = {};
   private readonly unsupported: string[] = [];
+  private readonly collapser: Collapser;
+  private alerts = 0;
 
   constructor(opts: AgentOptions = {}) {
     this.opts = opts;
@@ -121,6 +185,7 @@ export class Agent {
     this.json = new JsonEncoder(this.node.name);
     const output = opts.output ?? 'json';
     this.sink = output === 'none' ? undefined : new StreamSink();
+    this.collapser = new AlertCollapser({ windowMs: opts.alertWindowMs });
   }
 
   async start(): Promise<StartReport> {
@@ -134,6 +199,7 @@ export class Agent {
       wakeupBytes,
       pollIntervalMs: this.opts.pollIntervalMs ?? 50,
       execsMax: Math.max(this.opts.cacheMax ?? 65536, 8192),
+      forks: this.opts.forks,
       emit: (ev, ctx) => this.emit(ev, ctx),
       other: (view, at, type) => this.decodeOther(view, at, type),
       flush: () => this.sink?.flush(),
@@ -264,7 +330,8 @@ export class Agent {
         throw new Error(`apply policies: policy ${p.metadata.name} given twice`);
       names.add(p.metadata.name);
     }
-    const img = compileFilter(policies);
+    const extra = this.opts.rules !== undefined ? rulesPolicy(this.opts.rules.requiredKinds()) : undefined;
+    const img = compileFilter(extra !== undefined ? [...policies, extra] : policies);
     const before = this.image?.kinds ?? new Set<EventKind>();
     const union = new Set<EventKind>([...before, ...img.kinds]);
     this.attachAll(union);
@@ -336,14 +403,33 @@ export class Agent {
     }
     this.opts.onEvent?.(ev, ctx);
     let jsonLine: string | undefined;
-    if (this.sink !== undefined) {
+    // Events only the rules' own policy selected feed the rules; they are not printed.
+    const print = this.opts.onlyAlerts !== true && !(ev.policy !== undefined && onlyRulesPolicy(ev));
+    if (print && this.sink !== undefined) {
       if (this.opts.output === 'compact') this.sink.push(encodeCompact(ev));
       else {
         jsonLine = this.json.encode(ev, ctx);
         this.sink.push(jsonLine);
       }
     }
-    if (this.streams.size > 0) this.stream(ev, ctx, jsonLine);
+    if (this.streams.size > 0 && print) this.stream(ev, ctx, jsonLine);
+    const rules = this.opts.rules;
+    if (rules !== undefined) {
+      const found = rules.evaluate(ev);
+      for (let i = 0; i < found.length; i++) for (const a of this.collapser.add(found[i])) this.emitAlert(a);
+    }
+  }
+
+  private emitAlert(alert: Alert): void {
+    this.alerts++;
+    this.opts.onAlert?.(alert);
+    if (this.sink !== undefined) {
+      this.sink.push(this.opts.output === 'compact' ? encodeAlertCompact(alert) : encodeAlert(alert));
+    }
+    for (const c of this.streams) {
+      if (c.res.writableLength > 16 * 1024 * 1024) this.streamDropped++;
+      else c.res.write(`${c.compact ? encodeAlertCompact(alert) : encodeAlert(alert)}\n`);
+    }
   }
 
   private stream(ev: PeregrineEvent, ctx: EventContext, jsonLine: string | undefined): void {
@@ -424,6 +510,8 @@ export class Agent {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.process?.drain();
+    for (const a of this.collapser.flush()) this.emitAlert(a);
+    this.sink?.flush();
     const stats = this.stats();
     for (const c of this.streams) c.res.end();
     this.streams.clear();
@@ -436,6 +524,13 @@ export class Agent {
     await this.sink?.close();
     return stats;
   }
+}
+
+function onlyRulesPolicy(ev: PeregrineEvent): boolean {
+  const names = ev.policy?.names;
+  return names !== undefined
+    ? names.length === 1 && names[0] === RULES_POLICY
+    : ev.policy?.name === RULES_POLICY;
 }
 
 function uniqueNames(slots: readonly RuleSlot[]): string[] {
