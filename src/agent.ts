@@ -498,6 +498,10 @@ export class Agent {
         name: p.metadata.name,
         matches: this.policyHits.get(p.metadata.name) ?? 0,
       })),
+      rules:
+        this.opts.rules !== undefined
+          ? { alerts: this.alerts, collapser: this.collapser.stats(), engine: this.opts.rules.stats() }
+          : undefined,
       sinks: {
         stdout: this.sink?.stats(),
         streams: { clients: this.streams.size, dropped: this.streamDropped },
