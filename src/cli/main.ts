@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `peregrine` command line: parses arguments and hands off to one command.
 import { parseArgs } from 'node:util';
+import { eventsCommand, policyCommand } from './policy.js';
+import { replayCommand, rulesValidateCommand } from './rules.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 
@@ -16,6 +18,19 @@ commands:
               --wakeup-bytes N        wake the consumer once N bytes wait (default 65536; 0 = every record)
               --poll-ms N             safety-net consume interval in ms (default 50)
               --cache-max N           process cache bound (default 65536)
+              --policy FILE_OR_DIR    policies to apply (repeatable; default: the embedded default policy)
+              --forks                 also print process.fork events
+              --rules FILE_OR_DIR     Falco-format rules (repeatable; default: rules/peregrine_rules.yaml)
+              --no-rules              run without detection rules
+              --only-alerts           print alerts only
+  record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
+  replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
+  rules     validate FILE...        check rule files: errors with file, line, rule and token
+  policy    validate FILE... | apply FILE... | delete NAME... | list [--json]
+              validate checks files locally; the others act on the running agent, live
+  events    follow the running agent's events
+              --output json|compact   --kind KIND (repeatable, a prefix like "file" works)
+              --pid PID   --policy NAME
   status    report what this kernel supports, and the counters of a running agent
               --json                  machine-readable output
   help      this text
@@ -28,6 +43,25 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       return runCommand(parseRunArgs(rest));
+    case 'record': {
+      const file = rest[0];
+      if (file === undefined || file.startsWith('-')) throw new Error('record wants FILE');
+      return runCommand({ ...parseRunArgs(rest.slice(1)), recordPath: file });
+    }
+    case 'replay': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { rules: { type: 'string', multiple: true }, output: { type: 'string', default: 'json' } },
+        allowPositionals: true,
+        strict: true,
+      });
+      if (positionals.length !== 1) throw new Error('replay wants one FILE');
+      return replayCommand(positionals[0], values.rules ?? [], values.output === 'compact');
+    }
+    case 'rules': {
+      if (rest[0] !== 'validate' || rest.length < 2) throw new Error('rules wants: validate FILE...');
+      return rulesValidateCommand(rest.slice(1));
+    }
     case 'status': {
       const { values } = parseArgs({
         args: rest,
@@ -35,6 +69,41 @@ export async function main(argv: string[]): Promise<number> {
         strict: true,
       });
       return statusCommand({ json: values.json === true, socket: values.socket });
+    }
+    case 'policy': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: { socket: { type: 'string' }, json: { type: 'boolean', default: false } },
+        allowPositionals: true,
+        strict: true,
+      });
+      const args = positionals.slice(1);
+      if (values.json === true) args.push('--json');
+      return policyCommand(positionals[0], args, values.socket);
+    }
+    case 'events': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          socket: { type: 'string' },
+          output: { type: 'string', default: 'json' },
+          kind: { type: 'string', multiple: true },
+          pid: { type: 'string' },
+          policy: { type: 'string' },
+          container: { type: 'string' },
+          pod: { type: 'string' },
+        },
+        strict: true,
+      });
+      return eventsCommand({
+        socket: values.socket,
+        compact: values.output === 'compact',
+        kinds: values.kind ?? [],
+        pid: values.pid,
+        policy: values.policy,
+        container: values.container,
+        pod: values.pod,
+      });
     }
     case 'help':
     case '--help':
@@ -67,6 +136,11 @@ function parseRunArgs(args: string[]) {
       'wakeup-bytes': { type: 'string' },
       'poll-ms': { type: 'string' },
       'cache-max': { type: 'string' },
+      policy: { type: 'string', multiple: true },
+      forks: { type: 'boolean', default: false },
+      rules: { type: 'string', multiple: true },
+      'no-rules': { type: 'boolean', default: false },
+      'only-alerts': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -82,5 +156,9 @@ function parseRunArgs(args: string[]) {
     wakeupBytes: positiveInt('wakeup-bytes', values['wakeup-bytes'], 65536),
     pollIntervalMs: positiveInt('poll-ms', values['poll-ms'], 50, 1),
     cacheMax: positiveInt('cache-max', values['cache-max'], 65536, 16),
+    policyPaths: values.policy ?? [],
+    forks: values.forks === true,
+    rulePaths: values['no-rules'] === true ? null : (values.rules ?? []),
+    onlyAlerts: values['only-alerts'] === true,
   };
 }
