@@ -2,11 +2,9 @@
 // `peregrine run`: starts the agent, streams events to stdout, and on SIGINT /
 // SIGTERM detaches everything and prints the final counters to stderr.
 import { createWriteStream } from 'node:fs';
-import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../agent.js';
-import { loadPolicyPath, loadPolicyText } from '../policy/load.js';
+import { loadDefaultPolicy, loadPolicyPath, loadPolicyText } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
-import { packageRoot } from '../sensors/paths.js';
 import { defaultRulesPath, loadRulePaths } from './rules.js';
 import { formatCounters } from './status.js';
 
@@ -19,14 +17,9 @@ export interface RunOptions extends Omit<AgentOptions, 'onEvent' | 'policies' | 
   recordPath?: string;
 }
 
-/** The policy the agent runs with when given none: policies/default.yaml of the package. */
-export function defaultPolicyPath(): string {
-  return join(packageRoot(), 'policies', 'default.yaml');
-}
-
 export async function runCommand(opts: RunOptions): Promise<number> {
-  const paths = opts.policyPaths.length > 0 ? opts.policyPaths : [defaultPolicyPath()];
-  const policies: Policy[] = paths.flatMap((p) => loadPolicyPath(p));
+  const policies: Policy[] =
+    opts.policyPaths.length > 0 ? opts.policyPaths.flatMap((p) => loadPolicyPath(p)) : loadDefaultPolicy();
   const rules =
     opts.rulePaths === null
       ? undefined
