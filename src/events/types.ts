@@ -123,17 +123,43 @@ export interface NetworkInfo {
 }
 
 export interface PrivilegeInfo {
-  /** setuid family: old and new ids. */
-  old?: { uid: number; euid: number; suid: number; gid: number; egid: number; sgid: number };
-  new?: { uid: number; euid: number; suid: number; gid: number; egid: number; sgid: number };
+  /** The syscall, e.g. "setresuid", "unshare", "clone3", "prctl". */
+  syscall?: string;
+  /** setuid family: the ids asked for, as passed (-1: leave unchanged). */
+  requested?: number[];
+  /** setuid family: old and new ids (fsuid/fsgid: what setfsuid/setfsgid change). */
+  old?: {
+    uid: number;
+    euid: number;
+    suid: number;
+    gid: number;
+    egid: number;
+    sgid: number;
+    fsuid?: number;
+    fsgid?: number;
+  };
+  new?: {
+    uid: number;
+    euid: number;
+    suid: number;
+    gid: number;
+    egid: number;
+    sgid: number;
+    fsuid?: number;
+    fsgid?: number;
+  };
   /** capset: capabilities before and after, and those gained. */
   cap_old?: string[];
   cap_new?: string[];
   cap_gained?: string[];
   /** unshare / setns / clone: namespace flags as names, e.g. ["CLONE_NEWUSER"]. */
   namespaces?: string[];
+  /** unshare / setns: the namespaces of the caller that differ after the call, as names. */
+  namespaces_changed?: string[];
   /** prctl option name. */
   option?: string;
+  /** prctl: its second argument (e.g. the PR_SET_DUMPABLE value, the seccomp mode). */
+  arg?: number;
 }
 
 export interface PtraceInfo {
@@ -153,6 +179,13 @@ export interface KernelInfo {
   prog_name?: string;
   /** memfd_create: name and flags. */
   memfd_name?: string;
+  memfd_flags?: string[];
+  /** bpf(): map type and name (MAP_CREATE), attach type (PROG_LOAD, PROG_ATTACH, LINK_CREATE). */
+  map_type?: string;
+  map_name?: string;
+  attach_type?: number;
+  /** The syscall, e.g. "finit_module", "kexec_file_load". */
+  syscall?: string;
 }
 
 export interface EnforcementAction {
