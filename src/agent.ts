@@ -5,6 +5,12 @@ import { readlinkSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ControlServer, sendJson, socketPath } from './api/control.js';
 import {
+  ContainerEnricher,
+  type ContainerEnricherOptions,
+  containerFilter,
+  scopePolicies,
+} from './container/enrich.js';
+import {
   type EventContext,
   encodeAlert,
   encodeAlertCompact,
@@ -59,6 +65,8 @@ export interface AgentOptions {
   onEvent?: (ev: PeregrineEvent, ctx: EventContext) => void;
   /** Called for every alert emitted (after collapsing). */
   onAlert?: (alert: Alert) => void;
+  /** Container and pod attribution and selector scoping (docs/containers.md); false: off. Default on. */
+  containers?: false | ContainerEnricherOptions;
 }
 
 /**
@@ -136,6 +144,7 @@ export interface AgentStats {
   policies: Array<{ name: string; matches: number }>;
   rules?: { alerts: number; collapser: ReturnType<Collapser['stats']>; engine: ReturnType<RuleSet['stats']> };
   sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number } };
+  containers?: ReturnType<ContainerEnricher['stats']>;
 }
 
 interface StreamClient {
@@ -172,6 +181,7 @@ export class Agent {
   private readonly unsupported: string[] = [];
   private readonly collapser: Collapser;
   private alerts = 0;
+  private containers: ContainerEnricher | undefined;
 
   constructor(opts: AgentOptions = {}) {
     this.opts = opts;
@@ -218,6 +228,21 @@ export class Agent {
         hostPidNs: nsInode('pid'),
       });
       this.decodeCtx = this.makeDecodeContext();
+      if (this.opts.containers !== false) {
+        this.containers = new ContainerEnricher(
+          {
+            cache: this.cache,
+            reapply: () => safe(() => this.applyPolicies(this.policies)),
+            release: (ev, ctx, slots) => {
+              this.currentSlots = slots;
+              this.emit(ev, ctx);
+              this.sink?.flush();
+            },
+          },
+          this.opts.containers,
+        );
+        await this.containers.start();
+      }
       this.applyPolicies(this.opts.policies ?? []);
       seeded = processSensor.start();
       attached.push(...processSensor.attached);
@@ -331,7 +356,10 @@ export class Agent {
       names.add(p.metadata.name);
     }
     const extra = this.opts.rules !== undefined ? rulesPolicy(this.opts.rules.requiredKinds()) : undefined;
-    const img = compileFilter(extra !== undefined ? [...policies, extra] : policies);
+    // Selector policies go to the kernel as the cgroup ids of the containers they select.
+    const scoped = this.containers?.scope(policies) ?? scopePolicies(policies, () => []);
+    const img = compileFilter(extra !== undefined ? [...scoped, extra] : scoped);
+    this.containers?.wrap(img);
     const before = this.image?.kinds ?? new Set<EventKind>();
     const union = new Set<EventKind>([...before, ...img.kinds]);
     this.attachAll(union);
@@ -379,6 +407,8 @@ export class Agent {
   }
 
   private emit(ev: PeregrineEvent, ctx: EventContext): void {
+    // Container and pod; a selector policy's event may wait (bounded) for its container's metadata.
+    if (this.containers?.enrich(ev, ctx, this.currentSlots) === true) return;
     const slots = this.currentSlots;
     if (slots !== undefined && ev.policy !== undefined) {
       // The kernel decided every dimension it can; globs and argv are checked here.
@@ -450,6 +480,7 @@ export class Agent {
     control.route('GET', '/v1/ping', (_req, res) => sendJson(res, 200, { ok: true }));
     control.route('GET', '/v1/status', (_req, res) => sendJson(res, 200, this.stats()));
     control.route('GET', '/v1/policies', (_req, res) => sendJson(res, 200, this.policyStatus()));
+    control.route('GET', '/v1/containers', (_req, res) => sendJson(res, 200, this.containers?.list() ?? []));
     control.route('POST', '/v1/policies', async (req, res, url) => {
       const text = await readBody(req);
       const parse = this.opts.parsePolicies;
@@ -473,10 +504,12 @@ export class Agent {
       const kinds = url.searchParams.getAll('kind');
       const pid = url.searchParams.get('pid');
       const policy = url.searchParams.get('policy');
+      const inContainer = containerFilter(url.searchParams.get('container'), url.searchParams.get('pod'));
       const filter = (ev: PeregrineEvent) =>
         (kinds.length === 0 || kinds.some((k) => ev.kind === k || ev.kind.startsWith(`${k}.`))) &&
         (pid === null || ev.process.pid === Number(pid)) &&
-        (policy === null || ev.policy?.names?.includes(policy) === true || ev.policy?.name === policy);
+        (policy === null || ev.policy?.names?.includes(policy) === true || ev.policy?.name === policy) &&
+        (inContainer === undefined || inContainer(ev));
       const client: StreamClient = { res, compact: url.searchParams.get('output') === 'compact', filter };
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       res.flushHeaders();
@@ -506,6 +539,7 @@ export class Agent {
         stdout: this.sink?.stats(),
         streams: { clients: this.streams.size, dropped: this.streamDropped },
       },
+      containers: this.containers?.stats(),
     };
   }
 
@@ -525,6 +559,8 @@ export class Agent {
     this.sensors = [];
     this.process?.close();
     this.process = undefined;
+    this.containers?.close();
+    this.containers = undefined;
     await this.sink?.close();
     return stats;
   }

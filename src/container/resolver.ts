@@ -60,6 +60,8 @@ export interface ContainerResolverOptions {
    * such a process. Default false: every runtime measured here populates v2.
    */
   v1Fallback?: boolean;
+  /** Called after each lookup settles (found, not found, failed): metadata may have changed. */
+  onUpdate?: () => void;
 }
 
 /** Counters of one runtime API. */
@@ -117,6 +119,9 @@ interface MetaEntry {
   state: MetaState;
   result: ResolveResult;
   retryAt: number;
+  /** Set while a revalidation runs: the answer kept if the new lookup fails. */
+  previous?: ResolveResult;
+  revalidatedAt?: number;
 }
 
 interface CgEntry {
@@ -185,6 +190,7 @@ export class ContainerResolver {
   private readonly first: Promise<void>;
   private closed = false;
   private readonly settledWaiters = new Set<() => void>();
+  private readonly onUpdate: (() => void) | undefined;
   private readonly o: Required<
     Pick<
       ContainerResolverOptions,
@@ -213,6 +219,7 @@ export class ContainerResolver {
 
   constructor(opts: ContainerResolverOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
+    this.onUpdate = opts.onUpdate;
     this.index = new CgroupIndex({ root: opts.cgroupRoot, minRefreshIntervalMs: opts.minIndexRefreshMs });
     this.o = {
       timeoutMs: opts.timeoutMs ?? 2000,
@@ -291,11 +298,43 @@ export class ContainerResolver {
     return inContainerInitTree(self, ancestry, initPid);
   }
 
+  /**
+   * Places a cgroup id whose path is already known (a watcher saw the directory appear), so a
+   * bare-hex leaf need not wait for the next walk. Returns the parse (null: not a container).
+   */
+  notePath(cgroupId: number, path: string): ParsedCgroup | null {
+    const known = this.byCgroup.get(cgroupId);
+    if (known !== undefined) return known.parsed;
+    const parsed = parseCgroupPath(path);
+    this.putCgroup(cgroupId, { parsed, key: parsed === null ? '' : metaKey(parsed), at: performance.now() });
+    return parsed;
+  }
+
+  /**
+   * Asks the runtime again about a container already answered (e.g. its init pid was not known
+   * yet because the task was still being created), at most once per `minIntervalMs`. The current
+   * answer stays in place until the new one arrives, and is kept if the new lookup fails.
+   */
+  revalidate(cgroupId: number, minIntervalMs = 1000): void {
+    const cg = this.byCgroup.get(cgroupId);
+    if (cg === undefined || cg.parsed === null) return;
+    const m = this.meta.get(cg.key);
+    if (m === undefined || m.state !== 'ok' || m.source === undefined) return;
+    const now = Date.now();
+    if (m.revalidatedAt !== undefined && now - m.revalidatedAt < minIntervalMs) return;
+    if (this.queue.length >= this.o.maxQueue) return;
+    m.revalidatedAt = now;
+    m.previous = m.result;
+    m.state = 'pending';
+    this.queue.push(m);
+    this.pump();
+  }
+
   private forContainer(cg: CgEntry): ResolveResult {
     const parsed = cg.parsed as ParsedCgroup;
     let m = this.meta.get(cg.key);
     if (m !== undefined) {
-      if (m.state === 'ok') {
+      if (m.state === 'ok' || m.previous !== undefined) {
         this.s.hits++;
         return m.result;
       }
@@ -469,7 +508,8 @@ export class ContainerResolver {
         c.unavailable++;
         this.markDown(source.name, c);
       }
-      this.settle(m, 'failed', idOnly(m.parsed, false), this.o.retryAfterMs);
+      if (m.previous !== undefined) this.settle(m, 'ok', m.previous, 0);
+      else this.settle(m, 'failed', idOnly(m.parsed, false), this.o.retryAfterMs);
       return;
     } finally {
       clearTimeout(timer);
@@ -493,6 +533,8 @@ export class ContainerResolver {
     m.state = state;
     m.result = result;
     m.retryAt = ttl > 0 ? Date.now() + ttl : 0;
+    m.previous = undefined;
+    this.onUpdate?.();
   }
 
   private counter(name: string): RuntimeCounters {
