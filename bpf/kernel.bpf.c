@@ -282,7 +282,7 @@ static __always_inline int module_exit(struct trace_event_raw_sys_exit *ctx, __u
 		e->fd = st->args[0];
 		e->load_flags = st->args[2];
 	} else {
-		e->image_len = st->args[1];
+		e->image_size = st->args[1];
 	}
 	len = append_fd_path(s, task, e->fd, sizeof(*e), &st->filter, &e->sys.flags);
 	if (len < 0) {
