@@ -3,11 +3,13 @@
 // wait for the events a test's own processes cause.
 import { spawn } from 'node:child_process';
 import { Agent, type AgentOptions } from '../../src/agent.js';
-import type { PeregrineEvent } from '../../src/events/types.js';
+import type { Alert, PeregrineEvent } from '../../src/events/types.js';
 
 export interface RecordingAgent {
   agent: Agent;
   events: PeregrineEvent[];
+  /** Every alert the agent emitted (with `rules`), in order. */
+  alerts: Alert[];
   /** Resolves with the first event (already seen or arriving) matching `pred`. */
   waitFor(pred: (ev: PeregrineEvent) => boolean, timeoutMs?: number, what?: string): Promise<PeregrineEvent>;
   stop(): Promise<void>;
@@ -16,12 +18,17 @@ export interface RecordingAgent {
 export async function startAgent(opts: AgentOptions = {}): Promise<RecordingAgent> {
   const events: PeregrineEvent[] = [];
   const waiters: Array<{ pred: (ev: PeregrineEvent) => boolean; resolve: (ev: PeregrineEvent) => void }> = [];
+  const alerts: Alert[] = [];
   const agent = new Agent({
     output: 'none',
     socket: false,
     wakeupBytes: 0,
     pollIntervalMs: 10,
     ...opts,
+    onAlert: (alert) => {
+      alerts.push(alert);
+      opts.onAlert?.(alert);
+    },
     onEvent: (ev) => {
       events.push(ev);
       for (let i = waiters.length - 1; i >= 0; i--) {
@@ -36,6 +43,7 @@ export async function startAgent(opts: AgentOptions = {}): Promise<RecordingAgen
   return {
     agent,
     events,
+    alerts,
     waitFor(pred, timeoutMs = 10_000, what = 'event') {
       const seen = events.find(pred);
       if (seen !== undefined) return Promise.resolve(seen);
