@@ -10,6 +10,7 @@ import {
   containerFilter,
   scopePolicies,
 } from './container/enrich.js';
+import { EnforceSensor, policyState, probeOnce } from './enforce/index.js';
 import {
   type EventContext,
   encodeAlert,
@@ -126,7 +127,18 @@ export interface PolicyStatus {
   name: string;
   mode: Policy['spec']['mode'];
   kinds: EventKind[];
-  rules: Array<{ name: string; kinds: EventKind[]; action: string; user_check: boolean }>;
+  rules: Array<{
+    name: string;
+    kinds: EventKind[];
+    action: string;
+    user_check: boolean;
+    /** Attestation: "enforced (cgroup/connect4, ...)", "monitor (...)", "degraded (...)", "unsupported (...)", "audit". */
+    enforcement?: string;
+    /** Actions taken and would-be actions (monitor) counted in the kernel. */
+    actions?: { taken: number; would: number };
+  }>;
+  /** The policy's worst rule state: enforced, monitor, degraded, audit, unsupported. */
+  enforcement?: string;
   source: string;
   matches: number;
 }
@@ -181,6 +193,7 @@ export class Agent {
   private readonly unsupported: string[] = [];
   private readonly collapser: Collapser;
   private alerts = 0;
+  private enforcer: EnforceSensor | undefined;
   private containers: ContainerEnricher | undefined;
 
   constructor(opts: AgentOptions = {}) {
@@ -228,6 +241,7 @@ export class Agent {
         hostPidNs: nsInode('pid'),
       });
       this.decodeCtx = this.makeDecodeContext();
+      await this.startEnforcement();
       if (this.opts.containers !== false) {
         this.containers = new ContainerEnricher(
           {
@@ -360,6 +374,7 @@ export class Agent {
     const scoped = this.containers?.scope(policies) ?? scopePolicies(policies, () => []);
     const img = compileFilter(extra !== undefined ? [...scoped, extra] : scoped);
     this.containers?.wrap(img);
+    this.enforcer?.resolve(img, policies); // attestation; throws (nothing changed) for fallback: reject
     const before = this.image?.kinds ?? new Set<EventKind>();
     const union = new Set<EventKind>([...before, ...img.kinds]);
     this.attachAll(union);
@@ -393,14 +408,30 @@ export class Agent {
   }
 
   policyStatus(): PolicyStatus[] {
+    const counted = this.enforcer?.ruleCounts() ?? [];
     return this.policies.map((p) => ({
       name: p.metadata.name,
       mode: p.spec.mode,
       kinds: [...new Set(p.spec.rules.flatMap((r) => r.kinds))],
       rules: p.spec.rules.map((r) => {
         const slot = this.image?.slots.find((s) => s.policy === p.metadata.name && s.rule === r.name);
-        return { name: r.name, kinds: r.kinds, action: r.action, user_check: slot?.userCheck !== undefined };
+        const att = this.enforcer?.attestation(p.metadata.name, r.name);
+        const counts = counted.find((c) => c.policy === p.metadata.name && c.rule === r.name);
+        return {
+          name: r.name,
+          kinds: r.kinds,
+          action: r.action,
+          user_check: slot?.userCheck !== undefined,
+          enforcement: att?.text,
+          actions: counts !== undefined ? { taken: counts.taken, would: counts.would } : undefined,
+        };
       }),
+      enforcement:
+        this.enforcer !== undefined
+          ? policyState(
+              p.spec.rules.flatMap((r) => this.enforcer?.attestation(p.metadata.name, r.name) ?? []),
+            )
+          : undefined,
       source: p.source.file,
       matches: this.policyHits.get(p.metadata.name) ?? 0,
     }));
@@ -419,6 +450,14 @@ export class Agent {
           this.userFiltered++;
           return;
         }
+        const names = uniqueNames(kept);
+        ev.policy = { name: names[0], names };
+      }
+      // A rule the enforcement sensor acts on is reported once, by its enforcement record.
+      const enforcer = this.enforcer;
+      if (enforcer !== undefined && ev.action === undefined && kept.some((s) => enforcer.owns(s, ev.kind))) {
+        kept = kept.filter((s) => !enforcer.owns(s, ev.kind));
+        if (kept.length === 0) return;
         const names = uniqueNames(kept);
         ev.policy = { name: names[0], names };
       }
@@ -448,6 +487,26 @@ export class Agent {
       const found = rules.evaluate(ev);
       for (let i = 0; i < found.length; i++) for (const a of this.collapser.add(found[i])) this.emitAlert(a);
     }
+  }
+
+  /** Probes what this kernel can enforce (once per process) and wires tamper alerts. */
+  private async startEnforcement(): Promise<void> {
+    this.enforcer = this.sensors.find((s): s is EnforceSensor => s instanceof EnforceSensor);
+    if (this.enforcer === undefined) return;
+    this.enforcer.useFeatures(await probeOnce());
+    this.enforcer.onTamper = (ev, what, ctx) => {
+      this.emitAlert({
+        time: ev.time,
+        node: ev.node,
+        kind: 'alert',
+        rule: 'Agent tampering',
+        priority: 'CRITICAL',
+        tags: ['peregrine', 'self-protection'],
+        output: what,
+        source_event: ev,
+      });
+      void ctx;
+    };
   }
 
   private emitAlert(alert: Alert): void {
@@ -557,6 +616,7 @@ export class Agent {
     this.control = undefined;
     for (const s of this.sensors) s.close();
     this.sensors = [];
+    this.enforcer = undefined;
     this.process?.close();
     this.process = undefined;
     this.containers?.close();

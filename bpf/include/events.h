@@ -44,6 +44,9 @@ enum pg_record_type {
 	PG_REC_BPF = 65, /* struct pg_bpf_event */
 	PG_REC_KEXEC = 66, /* struct pg_kexec_event */
 	PG_REC_MEMFD = 67, /* struct pg_memfd_event */
+	PG_REC_ENFORCE_FIRST = 80, /* 80..95: enforcement (bpf/enforce.bpf.c, bpf/enforce_lsm.bpf.c) */
+	PG_REC_ENFORCE = 80, /* struct pg_enforce_event: an action taken (or, in monitor mode, not) */
+	PG_REC_TAMPER = 81, /* struct pg_tamper_event: someone aimed at the agent or its pinned state */
 };
 
 /* Capacities compiled into the objects (bytes, without NUL). */
@@ -502,7 +505,7 @@ struct pg_module_event {
 	struct pg_sys_common sys;
 	__s32 fd; /* finit_module: the fd; -1 for init_module */
 	__u32 load_flags; /* finit_module: MODULE_INIT_* */
-	__u64 image_size; /* init_module: bytes of the image in user memory (not a data[] part) */
+	__u64 image_len; /* init_module: bytes of the image in user memory */
 	char name[PG_MODULE_NAME_MAX]; /* struct module's name (module_load tracepoint); "" when it failed before */
 	__u16 path_len;
 	__u16 _pad0[3];
@@ -546,6 +549,106 @@ struct pg_memfd_event {
 	__u32 _pad0;
 	/* the memfd's dentry name ("memfd:<name>", kernel memory); the user's name when the call failed */
 	char name[PG_MEMFD_NAME_MAX];
+};
+
+/*
+ * Where an enforcement decision was made (pg_enforce_event.backend). User
+ * space names them after the program section ("cgroup/connect4",
+ * "lsm/file_open", ...): that name is the attestation.
+ */
+enum pg_enforce_backend {
+	PG_ENF_CONNECT4 = 1,
+	PG_ENF_CONNECT6 = 2,
+	PG_ENF_BIND4 = 3,
+	PG_ENF_BIND6 = 4,
+	PG_ENF_SENDMSG4 = 5,
+	PG_ENF_SENDMSG6 = 6,
+	PG_ENF_SOCK_CREATE = 7,
+	PG_ENF_EXEC = 8, /* tp_btf/sched_process_exec: kill before the new image runs */
+	PG_ENF_SYS_OPEN = 9, /* tracepoint sys_exit_open*: kill before the fd is used */
+	PG_ENF_LSM_FILE_OPEN = 16,
+	PG_ENF_LSM_BPRM = 17, /* lsm/bprm_check_security */
+	PG_ENF_LSM_SOCKET_CONNECT = 18,
+	PG_ENF_LSM_PATH_UNLINK = 19,
+	PG_ENF_LSM_SOCKET_SENDMSG = 20,
+	PG_ENF_LSM_BPF = 21, /* lsm/bpf: self-protection of pinned objects */
+	PG_ENF_LSM_TASK_KILL = 22, /* lsm/task_kill: self-protection of the agent */
+};
+
+/* Flag bits of pg_enforce_event.flags. */
+enum pg_enforce_flag {
+	PG_ENF_MONITOR = 1 << 0, /* every acting rule is in monitor mode: nothing was done */
+	PG_ENF_DENIED = 1 << 1, /* the operation failed with EPERM */
+	PG_ENF_KILLED = 1 << 2, /* SIGKILL was sent */
+	PG_ENF_SIGNALLED = 1 << 3, /* `signal` was sent */
+	PG_ENF_SIGNAL_FAILED = 1 << 4, /* bpf_send_signal refused (e.g. a kernel thread) */
+	PG_ENF_KEY_GUESSED = 1 << 9, /* process not in pg_execs: key computed */
+	PG_ENF_SELF = 1 << 30, /* the agent itself */
+};
+
+/* Capacity of the path in enforcement records (exec'd binary, opened file). */
+enum pg_enforce_limits {
+	PG_ENF_PATH_MAX = 4096,
+};
+
+/*
+ * PG_REC_ENFORCE: one enforced (or, in monitor mode, would-be) operation.
+ * `rules` holds only the rules whose action was taken or counted (not audit
+ * rules); `would` the monitor-mode ones among them. data[] holds the path
+ * (path_len bytes) for exec and file backends.
+ */
+struct pg_enforce_event {
+	struct pg_header hdr;
+	struct pg_exec_key key; /* the process (pg_execs entry of its tgid) */
+	struct pg_rules rules; /* rule slots that acted (taken or would) */
+	struct pg_rules would; /* of those, the monitor-mode ones */
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 kind; /* enum pg_kind of the operation */
+	__u32 backend; /* enum pg_enforce_backend */
+	__u32 action; /* enum pg_action: the strongest taken (or would-be) */
+	__u32 flags; /* enum pg_enforce_flag */
+	__u32 signal; /* the signal sent (kill: 9) */
+	__u16 family; /* AF_INET 2, AF_INET6 10; 0 for non-network */
+	__u16 port; /* remote (connect, send) or local (bind) port, host order */
+	__u32 protocol; /* socket protocol / type (sock_create) */
+	__u16 path_len;
+	__u16 _pad0;
+	__u8 addr[16]; /* network order; v4 in the first 4 bytes */
+	char data[];
+};
+
+/* Value of pg_enf_counts (per rule slot, per CPU): actions taken and would-be actions. */
+struct pg_enforce_count {
+	__u64 taken;
+	__u64 would;
+};
+
+/* What pg_tamper_event reports. */
+enum pg_tamper_kind {
+	PG_TAMPER_SIGNAL = 1, /* a fatal or stopping signal aimed at the agent */
+	PG_TAMPER_BPF = 2, /* bpf() by another process on a pinned object or a detach */
+};
+
+/*
+ * PG_REC_TAMPER: another process aimed at the agent (signal_generate with
+ * the agent as target) or at BPF objects (bpf() OBJ_GET of a path under the
+ * pin directory, LINK_DETACH, PROG_DETACH). Alert-only on kernels without
+ * BPF-LSM; with BPF-LSM and a self-protection policy it is also denied.
+ */
+struct pg_tamper_event {
+	struct pg_header hdr;
+	struct pg_exec_key key; /* the sender / caller */
+	__u32 pid;
+	__u32 tid;
+	__u32 what; /* enum pg_tamper_kind */
+	__u32 signal; /* PG_TAMPER_SIGNAL: the signal */
+	__u32 target; /* PG_TAMPER_SIGNAL: the target tgid (the agent) */
+	__u32 bpf_cmd; /* PG_TAMPER_BPF: the bpf() command */
+	__s32 result; /* signal_generate's result (0 delivered); lsm: the decision */
+	__u32 flags; /* enum pg_enforce_flag (PG_ENF_DENIED when refused) */
+	char comm[PG_COMM_MAX];
+	char path[128]; /* PG_TAMPER_BPF OBJ_GET: the pathname (user memory, truncated) */
 };
 
 #endif /* PG_EVENTS_H */

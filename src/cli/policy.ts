@@ -60,11 +60,16 @@ export async function policyCommand(
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
         return 0;
       }
-      process.stdout.write('NAME                          MODE     MATCHES  KINDS\n');
+      process.stdout.write('NAME                          MODE     MATCHES  ENFORCEMENT  KINDS\n');
       for (const p of list) {
         process.stdout.write(
-          `${p.name.padEnd(30)}${p.mode.padEnd(9)}${String(p.matches).padStart(7)}  ${p.kinds.join(',')}\n`,
+          `${p.name.padEnd(30)}${p.mode.padEnd(9)}${String(p.matches).padStart(7)}  ${(p.enforcement ?? '-').padEnd(11)}  ${p.kinds.join(',')}\n`,
         );
+        // One line per acting rule: what this kernel does about it (attestation).
+        for (const r of p.rules) {
+          if (r.enforcement !== undefined && r.enforcement !== 'audit')
+            process.stdout.write(`  ${r.name}: ${r.enforcement}\n`);
+        }
       }
       return 0;
     }

@@ -28,6 +28,9 @@ export async function statusCommand(opts: StatusOptions): Promise<number> {
   process.stdout.write(formatFeatures(features));
   if (agent !== undefined) {
     process.stdout.write(`\nrunning agent (${path}):\n${formatCounters(agent)}`);
+    process.stdout.write(
+      formatEnforcement(await controlRequest(path, 'GET', '/v1/policies').catch(() => [])),
+    );
   } else {
     process.stdout.write(
       `\nno running agent on ${path} (${agentError.replace(/^GET \/v1\/status: /, '')})\n`,
@@ -45,6 +48,21 @@ export function formatFeatures(report: FeatureReport): string {
   for (const [name, result] of rows) {
     const reason = result.status === 'supported' ? '' : `  ${result.reason}`;
     out += `  ${name.padEnd(width)}  ${result.status}${reason}\n`;
+  }
+  return out;
+}
+
+/** Per policy and rule: what this kernel enforces (the attestation), from GET /v1/policies. */
+export function formatEnforcement(policies: unknown): string {
+  if (!Array.isArray(policies) || policies.length === 0) return '';
+  let out = '\nenforcement:\n';
+  for (const p of policies as Array<{
+    name: string;
+    enforcement?: string;
+    rules: Array<{ name: string; enforcement?: string }>;
+  }>) {
+    out += `  ${p.name}  ${p.enforcement ?? 'audit'}\n`;
+    for (const r of p.rules) out += `    ${r.name}  ${r.enforcement ?? 'audit'}\n`;
   }
   return out;
 }

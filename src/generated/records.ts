@@ -87,6 +87,45 @@ export const PgDim = {
 } as const;
 export type PgDim = (typeof PgDim)[keyof typeof PgDim];
 
+/** enum pg_enforce_backend */
+export const PgEnforceBackend = {
+  PG_ENF_CONNECT4: 1,
+  PG_ENF_CONNECT6: 2,
+  PG_ENF_BIND4: 3,
+  PG_ENF_BIND6: 4,
+  PG_ENF_SENDMSG4: 5,
+  PG_ENF_SENDMSG6: 6,
+  PG_ENF_SOCK_CREATE: 7,
+  PG_ENF_EXEC: 8,
+  PG_ENF_SYS_OPEN: 9,
+  PG_ENF_LSM_FILE_OPEN: 16,
+  PG_ENF_LSM_BPRM: 17,
+  PG_ENF_LSM_SOCKET_CONNECT: 18,
+  PG_ENF_LSM_PATH_UNLINK: 19,
+  PG_ENF_LSM_SOCKET_SENDMSG: 20,
+  PG_ENF_LSM_BPF: 21,
+  PG_ENF_LSM_TASK_KILL: 22,
+} as const;
+export type PgEnforceBackend = (typeof PgEnforceBackend)[keyof typeof PgEnforceBackend];
+
+/** enum pg_enforce_flag */
+export const PgEnforceFlag = {
+  PG_ENF_MONITOR: 1,
+  PG_ENF_DENIED: 2,
+  PG_ENF_KILLED: 4,
+  PG_ENF_SIGNALLED: 8,
+  PG_ENF_SIGNAL_FAILED: 16,
+  PG_ENF_KEY_GUESSED: 512,
+  PG_ENF_SELF: 1073741824,
+} as const;
+export type PgEnforceFlag = (typeof PgEnforceFlag)[keyof typeof PgEnforceFlag];
+
+/** enum pg_enforce_limits */
+export const PgEnforceLimits = {
+  PG_ENF_PATH_MAX: 4096,
+} as const;
+export type PgEnforceLimits = (typeof PgEnforceLimits)[keyof typeof PgEnforceLimits];
+
 /** enum pg_exec_flag */
 export const PgExecFlag = {
   PG_EXEC_ARGS_TRUNCATED: 1,
@@ -227,6 +266,9 @@ export const PgRecordType = {
   PG_REC_BPF: 65,
   PG_REC_KEXEC: 66,
   PG_REC_MEMFD: 67,
+  PG_REC_ENFORCE_FIRST: 80,
+  PG_REC_ENFORCE: 80,
+  PG_REC_TAMPER: 81,
 } as const;
 export type PgRecordType = (typeof PgRecordType)[keyof typeof PgRecordType];
 
@@ -346,6 +388,13 @@ export const PgSyscall = {
   PG_SYS_MEMFD_CREATE: 37,
 } as const;
 export type PgSyscall = (typeof PgSyscall)[keyof typeof PgSyscall];
+
+/** enum pg_tamper_kind */
+export const PgTamperKind = {
+  PG_TAMPER_SIGNAL: 1,
+  PG_TAMPER_BPF: 2,
+} as const;
+export type PgTamperKind = (typeof PgTamperKind)[keyof typeof PgTamperKind];
 
 /** struct pg_addr_key (28 bytes). */
 export interface PgAddrKey {
@@ -664,6 +713,164 @@ export function decodePgCredIds(view: DataView, offset: number, out: PgCredIds):
   out.sgid = view.getUint32(offset + 20, true);
   out.fsuid = view.getUint32(offset + 24, true);
   out.fsgid = view.getUint32(offset + 28, true);
+  return out;
+}
+
+/** struct pg_enforce_count (16 bytes). */
+export interface PgEnforceCount {
+  /** pg_enforce_count.taken @0: u64; exact below 2^53 */
+  taken: number;
+  /** pg_enforce_count.would @8: u64; exact below 2^53 */
+  would: number;
+}
+
+/** sizeof(struct pg_enforce_count) */
+export const PG_ENFORCE_COUNT_SIZE = 16;
+/** offsetof(struct pg_enforce_count, field), by C field name. */
+export const PG_ENFORCE_COUNT_OFFSET = {
+  taken: 0,
+  would: 8,
+} as const;
+
+/** A zeroed PgEnforceCount, the one shape decodePgEnforceCount() fills. */
+export function createPgEnforceCount(): PgEnforceCount {
+  return {
+    taken: 0,
+    would: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_enforce_count at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgEnforceCount(view: DataView, offset: number, out: PgEnforceCount): PgEnforceCount {
+  if (offset < 0 || offset + 16 > view.byteLength) {
+    throw new RangeError(`pg_enforce_count: 16 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.taken = readU64(view, offset);
+  out.would = readU64(view, offset + 8);
+  return out;
+}
+
+/** struct pg_enforce_event (152 bytes + variable data). */
+export interface PgEnforceEvent {
+  /** pg_enforce_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_enforce_event.key @16: struct pg_exec_key */
+  key: PgExecKey;
+  /** pg_enforce_event.rules @32: struct pg_rules */
+  rules: PgRules;
+  /** pg_enforce_event.would @64: struct pg_rules */
+  would: PgRules;
+  /** pg_enforce_event.pid @96: u32 */
+  pid: number;
+  /** pg_enforce_event.tid @100: u32 */
+  tid: number;
+  /** pg_enforce_event.kind @104: u32 */
+  kind: number;
+  /** pg_enforce_event.backend @108: u32 */
+  backend: number;
+  /** pg_enforce_event.action @112: u32 */
+  action: number;
+  /** pg_enforce_event.flags @116: u32 */
+  flags: number;
+  /** pg_enforce_event.signal @120: u32 */
+  signal: number;
+  /** pg_enforce_event.family @124: u16 */
+  family: number;
+  /** pg_enforce_event.port @126: u16 */
+  port: number;
+  /** pg_enforce_event.protocol @128: u32 */
+  protocol: number;
+  /** pg_enforce_event.path_len @132: u16 */
+  pathLen: number;
+  /** pg_enforce_event.addr @136: u8[16] */
+  addr: number[];
+  /** pg_enforce_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
+  path: string;
+}
+
+/** sizeof(struct pg_enforce_event) */
+export const PG_ENFORCE_EVENT_SIZE = 152;
+/** offsetof(struct pg_enforce_event, field), by C field name. */
+export const PG_ENFORCE_EVENT_OFFSET = {
+  hdr: 0,
+  key: 16,
+  rules: 32,
+  would: 64,
+  pid: 96,
+  tid: 100,
+  kind: 104,
+  backend: 108,
+  action: 112,
+  flags: 116,
+  signal: 120,
+  family: 124,
+  port: 126,
+  protocol: 128,
+  path_len: 132,
+  _pad0: 134,
+  addr: 136,
+  data: 152,
+} as const;
+
+/** A zeroed PgEnforceEvent, the one shape decodePgEnforceEvent() fills. */
+export function createPgEnforceEvent(): PgEnforceEvent {
+  return {
+    hdr: createPgHeader(),
+    key: createPgExecKey(),
+    rules: createPgRules(),
+    would: createPgRules(),
+    pid: 0,
+    tid: 0,
+    kind: 0,
+    backend: 0,
+    action: 0,
+    flags: 0,
+    signal: 0,
+    family: 0,
+    port: 0,
+    protocol: 0,
+    pathLen: 0,
+    addr: new Array<number>(16).fill(0),
+    path: '',
+  };
+}
+
+/**
+ * Decodes struct pg_enforce_event at `offset` of `view` into `out` (allocates only strings).
+ * The variable part follows at PG_ENFORCE_EVENT_SIZE: path, each
+ * its `<part>_len` bytes long.
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgEnforceEvent(view: DataView, offset: number, out: PgEnforceEvent): PgEnforceEvent {
+  if (offset < 0 || offset + 152 > view.byteLength) {
+    throw new RangeError(`pg_enforce_event: 152 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgExecKey(view, offset + 16, out.key);
+  decodePgRules(view, offset + 32, out.rules);
+  decodePgRules(view, offset + 64, out.would);
+  out.pid = view.getUint32(offset + 96, true);
+  out.tid = view.getUint32(offset + 100, true);
+  out.kind = view.getUint32(offset + 104, true);
+  out.backend = view.getUint32(offset + 108, true);
+  out.action = view.getUint32(offset + 112, true);
+  out.flags = view.getUint32(offset + 116, true);
+  out.signal = view.getUint32(offset + 120, true);
+  out.family = view.getUint16(offset + 124, true);
+  out.port = view.getUint16(offset + 126, true);
+  out.protocol = view.getUint32(offset + 128, true);
+  out.pathLen = view.getUint16(offset + 132, true);
+  for (let i = 0; i < 16; i++) {
+    out.addr[i] = view.getUint8(offset + 136 + i * 1);
+  }
+  let at = offset + 152;
+  if (at + out.pathLen > view.byteLength) {
+    throw new RangeError(`pg_enforce_event: variable data at ${at} exceeds ${view.byteLength}`);
+  }
+  out.path = readString(view, at, out.pathLen);
   return out;
 }
 
@@ -1576,12 +1783,14 @@ export interface PgModuleEvent {
   fd: number;
   /** pg_module_event.load_flags @92: u32 */
   loadFlags: number;
-  /** pg_module_event.image_size @96: u64; exact below 2^53 */
-  imageSize: number;
+  /** pg_module_event.image_len @96: u64; exact below 2^53 */
+  imageLen: number;
   /** pg_module_event.name @104: char[56], NUL-terminated */
   name: string;
   /** pg_module_event.path_len @160: u16 */
   pathLen: number;
+  /** pg_module_event.data: the image_len bytes of the variable part, decoded as UTF-8 */
+  image: string;
   /** pg_module_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
   path: string;
 }
@@ -1594,7 +1803,7 @@ export const PG_MODULE_EVENT_OFFSET = {
   sys: 16,
   fd: 88,
   load_flags: 92,
-  image_size: 96,
+  image_len: 96,
   name: 104,
   path_len: 160,
   _pad0: 162,
@@ -1608,16 +1817,17 @@ export function createPgModuleEvent(): PgModuleEvent {
     sys: createPgSysCommon(),
     fd: 0,
     loadFlags: 0,
-    imageSize: 0,
+    imageLen: 0,
     name: '',
     pathLen: 0,
+    image: '',
     path: '',
   };
 }
 
 /**
  * Decodes struct pg_module_event at `offset` of `view` into `out` (allocates only strings).
- * The variable part follows at PG_MODULE_EVENT_SIZE: path, each
+ * The variable part follows at PG_MODULE_EVENT_SIZE: image, path, each
  * its `<part>_len` bytes long.
  * Throws RangeError when the record does not fit in the view.
  */
@@ -1629,13 +1839,15 @@ export function decodePgModuleEvent(view: DataView, offset: number, out: PgModul
   decodePgSysCommon(view, offset + 16, out.sys);
   out.fd = view.getInt32(offset + 88, true);
   out.loadFlags = view.getUint32(offset + 92, true);
-  out.imageSize = readU64(view, offset + 96);
+  out.imageLen = readU64(view, offset + 96);
   out.name = readCString(view, offset + 104, 56);
   out.pathLen = view.getUint16(offset + 160, true);
   let at = offset + 168;
-  if (at + out.pathLen > view.byteLength) {
+  if (at + out.imageLen + out.pathLen > view.byteLength) {
     throw new RangeError(`pg_module_event: variable data at ${at} exceeds ${view.byteLength}`);
   }
+  out.image = readString(view, at, out.imageLen);
+  at += out.imageLen;
   out.path = readString(view, at, out.pathLen);
   return out;
 }
@@ -2288,6 +2500,93 @@ export function decodePgSysCommon(view: DataView, offset: number, out: PgSysComm
   return out;
 }
 
+/** struct pg_tamper_event (208 bytes). */
+export interface PgTamperEvent {
+  /** pg_tamper_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_tamper_event.key @16: struct pg_exec_key */
+  key: PgExecKey;
+  /** pg_tamper_event.pid @32: u32 */
+  pid: number;
+  /** pg_tamper_event.tid @36: u32 */
+  tid: number;
+  /** pg_tamper_event.what @40: u32 */
+  what: number;
+  /** pg_tamper_event.signal @44: u32 */
+  signal: number;
+  /** pg_tamper_event.target @48: u32 */
+  target: number;
+  /** pg_tamper_event.bpf_cmd @52: u32 */
+  bpfCmd: number;
+  /** pg_tamper_event.result @56: s32 */
+  result: number;
+  /** pg_tamper_event.flags @60: u32 */
+  flags: number;
+  /** pg_tamper_event.comm @64: char[16], NUL-terminated */
+  comm: string;
+  /** pg_tamper_event.path @80: char[128], NUL-terminated */
+  path: string;
+}
+
+/** sizeof(struct pg_tamper_event) */
+export const PG_TAMPER_EVENT_SIZE = 208;
+/** offsetof(struct pg_tamper_event, field), by C field name. */
+export const PG_TAMPER_EVENT_OFFSET = {
+  hdr: 0,
+  key: 16,
+  pid: 32,
+  tid: 36,
+  what: 40,
+  signal: 44,
+  target: 48,
+  bpf_cmd: 52,
+  result: 56,
+  flags: 60,
+  comm: 64,
+  path: 80,
+} as const;
+
+/** A zeroed PgTamperEvent, the one shape decodePgTamperEvent() fills. */
+export function createPgTamperEvent(): PgTamperEvent {
+  return {
+    hdr: createPgHeader(),
+    key: createPgExecKey(),
+    pid: 0,
+    tid: 0,
+    what: 0,
+    signal: 0,
+    target: 0,
+    bpfCmd: 0,
+    result: 0,
+    flags: 0,
+    comm: '',
+    path: '',
+  };
+}
+
+/**
+ * Decodes struct pg_tamper_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgTamperEvent(view: DataView, offset: number, out: PgTamperEvent): PgTamperEvent {
+  if (offset < 0 || offset + 208 > view.byteLength) {
+    throw new RangeError(`pg_tamper_event: 208 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  decodePgExecKey(view, offset + 16, out.key);
+  out.pid = view.getUint32(offset + 32, true);
+  out.tid = view.getUint32(offset + 36, true);
+  out.what = view.getUint32(offset + 40, true);
+  out.signal = view.getUint32(offset + 44, true);
+  out.target = view.getUint32(offset + 48, true);
+  out.bpfCmd = view.getUint32(offset + 52, true);
+  out.result = view.getInt32(offset + 56, true);
+  out.flags = view.getUint32(offset + 60, true);
+  out.comm = readCString(view, offset + 64, 16);
+  out.path = readCString(view, offset + 80, 128);
+  return out;
+}
+
 /** struct pg_value_key (16 bytes). */
 export interface PgValueKey {
   /** pg_value_key.gen @0: u32 */
@@ -2399,6 +2698,36 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'sgid', offset: 20, size: 4 },
       { name: 'fsuid', offset: 24, size: 4 },
       { name: 'fsgid', offset: 28, size: 4 },
+    ],
+  },
+  pg_enforce_count: {
+    size: 16,
+    fields: [
+      { name: 'taken', offset: 0, size: 8 },
+      { name: 'would', offset: 8, size: 8 },
+    ],
+  },
+  pg_enforce_event: {
+    size: 152,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'key', offset: 16, size: 16 },
+      { name: 'rules', offset: 32, size: 32 },
+      { name: 'would', offset: 64, size: 32 },
+      { name: 'pid', offset: 96, size: 4 },
+      { name: 'tid', offset: 100, size: 4 },
+      { name: 'kind', offset: 104, size: 4 },
+      { name: 'backend', offset: 108, size: 4 },
+      { name: 'action', offset: 112, size: 4 },
+      { name: 'flags', offset: 116, size: 4 },
+      { name: 'signal', offset: 120, size: 4 },
+      { name: 'family', offset: 124, size: 2 },
+      { name: 'port', offset: 126, size: 2 },
+      { name: 'protocol', offset: 128, size: 4 },
+      { name: 'path_len', offset: 132, size: 2 },
+      { name: '_pad0', offset: 134, size: 2 },
+      { name: 'addr', offset: 136, size: 16 },
+      { name: 'data', offset: 152, size: 0 },
     ],
   },
   pg_exec_entry: {
@@ -2579,7 +2908,7 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'sys', offset: 16, size: 72 },
       { name: 'fd', offset: 88, size: 4 },
       { name: 'load_flags', offset: 92, size: 4 },
-      { name: 'image_size', offset: 96, size: 8 },
+      { name: 'image_len', offset: 96, size: 8 },
       { name: 'name', offset: 104, size: 56 },
       { name: 'path_len', offset: 160, size: 2 },
       { name: '_pad0', offset: 162, size: 6 },
@@ -2710,6 +3039,23 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'syscall', offset: 60, size: 4 },
       { name: 'ret', offset: 64, size: 4 },
       { name: 'flags', offset: 68, size: 4 },
+    ],
+  },
+  pg_tamper_event: {
+    size: 208,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'key', offset: 16, size: 16 },
+      { name: 'pid', offset: 32, size: 4 },
+      { name: 'tid', offset: 36, size: 4 },
+      { name: 'what', offset: 40, size: 4 },
+      { name: 'signal', offset: 44, size: 4 },
+      { name: 'target', offset: 48, size: 4 },
+      { name: 'bpf_cmd', offset: 52, size: 4 },
+      { name: 'result', offset: 56, size: 4 },
+      { name: 'flags', offset: 60, size: 4 },
+      { name: 'comm', offset: 64, size: 16 },
+      { name: 'path', offset: 80, size: 128 },
     ],
   },
   pg_value_key: {

@@ -70,7 +70,11 @@ export interface Applicability {
  * capabilities, namespaces, cgroupIds) describe the process and apply to every kind.
  */
 export const SELECTOR_KINDS: Partial<Record<keyof RuleMatch, Applicability>> = {
-  paths: { kinds: [...FILE_KINDS, 'kernel.module_load'], says: 'file.* kinds and kernel.module_load' },
+  // process.exec: the exec'd binary's path, resolved in the kernel (bpf/enforce.bpf.c: kill rules).
+  paths: {
+    kinds: [...FILE_KINDS, 'kernel.module_load', 'process.exec'],
+    says: 'file.* kinds, kernel.module_load and process.exec',
+  },
   access: { kinds: ['file.open'], says: 'file.open' },
   ports: { kinds: NETWORK_KINDS, says: 'network.* kinds' },
   // bind and listen have no remote end: an address selector there would never match.

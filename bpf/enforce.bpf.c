@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Enforcement on kernels without BPF-LSM (and alongside it): deny socket
+ * operations in cgroup sock_addr / sock hooks, kill exec'd images before
+ * they run, kill openers before they use the fd, and watch for processes
+ * aiming at the agent. Decisions come from the shared policy filter maps
+ * (lib/filter.h) and pg_f_actions (lib/enforce.h).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "policy.h"
+#include "lib/maps.h"
+#include "lib/filter.h"
+#include "lib/hash.h"
+#include "lib/path.h"
+#include "lib/task.h"
+#include "lib/fd.h"
+#include "lib/enforce.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PG_AF_INET 2
+#define PG_AF_INET6 10
+#define PG_FMODE_READ 0x1
+#define PG_FMODE_WRITE 0x2
+
+/* Pin directory prefix (e.g. "/sys/fs/bpf/peregrine"): bpf() OBJ_GET under it is tampering. */
+const volatile char pin_prefix[64] = {};
+const volatile __u32 pin_prefix_len = 0;
+
+/* Anchor for BTF: the enforcement types reach src/generated/records.ts through this object. */
+const volatile struct {
+	enum pg_enforce_backend backend;
+	enum pg_enforce_flag flag;
+	enum pg_enforce_limits limits;
+	enum pg_tamper_kind tamper_kind;
+	struct pg_enforce_count count;
+	struct pg_tamper_event tamper;
+	struct pg_enforce_event enforce; /* last: it ends in a flexible array */
+} pg_enforce_anchor __attribute__((unused));
+
+struct enf_scratch {
+	char rec[sizeof(struct pg_enforce_event) + PG_ENF_PATH_MAX];
+	char path[PG_PATH_BUF_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_scratch);
+} pg_enf_scratch SEC(".maps");
+
+static __always_inline struct enf_scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pg_enf_scratch, &zero);
+}
+
+/* ---- network: cgroup sock_addr hooks ---------------------------------- */
+
+/*
+ * One cgroup sock_addr hook: the rules for `kind` that accept this process,
+ * then the port and address (the remote end's for connect and sendmsg, the
+ * local end's for bind). Returning 0 makes connect()/bind()/sendmsg() fail
+ * with EPERM in the caller, which keeps running. The hook runs before the
+ * kernel acts on the address (the address is the one the call uses, copied
+ * into kernel memory: TOCTOU-safe). Attached to the cgroup2 root, so every
+ * process of the host is covered (4.17+; connect6 etc. alike).
+ */
+static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 kind, __u32 backend, int v6)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pg_enf_decision d;
+	struct pg_enforce_event *e;
+	struct pg_filter f;
+	__u8 addr[16] = {};
+	__u32 family = v6 ? PG_AF_INET6 : PG_AF_INET, flags;
+	__u16 port = bpf_ntohs(ctx->user_port);
+
+	if (pg_filter_begin(&f, kind, task))
+		return 1;
+	if (v6) {
+		addr[0] = 0; /* the verifier wants 4-byte reads of user_ip6 */
+		*(__u32 *)&addr[0] = ctx->user_ip6[0];
+		*(__u32 *)&addr[4] = ctx->user_ip6[1];
+		*(__u32 *)&addr[8] = ctx->user_ip6[2];
+		*(__u32 *)&addr[12] = ctx->user_ip6[3];
+		/* An IPv4-mapped address is matched as the IPv4 address it is. */
+		if (!(addr[0] | addr[1] | addr[2] | addr[3] | addr[4] | addr[5] | addr[6] |
+		      addr[7] | addr[8] | addr[9]) &&
+		    addr[10] == 0xff && addr[11] == 0xff) {
+			family = PG_AF_INET;
+			__builtin_memmove(addr, &addr[12], 4);
+			__builtin_memset(&addr[4], 0, 12);
+		}
+	} else {
+		*(__u32 *)&addr[0] = ctx->user_ip4;
+	}
+	if (pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH) || pg_filter_port(&f, port) ||
+	    pg_filter_addr(&f, family, addr))
+		return 1;
+	if (pg_enf_decide(&d, &f, 1, 0))
+		return 1;
+	flags = pg_enf_signal(&d);
+
+	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
+	if (e) {
+		pg_enf_fill(e, task, &d, kind, backend, flags, sizeof(*e));
+		e->family = family;
+		e->port = port;
+		e->protocol = ctx->protocol;
+		e->path_len = 0;
+		e->_pad0 = 0;
+		__builtin_memcpy(e->addr, addr, 16);
+		bpf_ringbuf_submit(e, wakeup_flags());
+	}
+	return d.deny ? 0 : 1;
+}
+
+SEC("cgroup/connect4")
+int handle_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, PG_KIND_NET_CONNECT, PG_ENF_CONNECT4, 0);
+}
+
+SEC("cgroup/connect6")
+int handle_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, PG_KIND_NET_CONNECT, PG_ENF_CONNECT6, 1);
+}
+
+SEC("cgroup/bind4")
+int handle_bind4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, PG_KIND_NET_BIND, PG_ENF_BIND4, 0);
+}
+
+SEC("cgroup/bind6")
+int handle_bind6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, PG_KIND_NET_BIND, PG_ENF_BIND6, 1);
+}
+
+/* UDP sendmsg()/sendto() with a destination (unconnected sockets): DNS and other datagrams. */
+SEC("cgroup/sendmsg4")
+int handle_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, PG_KIND_NET_SEND, PG_ENF_SENDMSG4, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int handle_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr(ctx, PG_KIND_NET_SEND, PG_ENF_SENDMSG6, 1);
+}
+
+/*
+ * cgroup/sock_create (4.10+): socket(AF_INET*) itself fails with EPERM for a
+ * process a rule cuts off the network entirely — a rule that denies both
+ * network.connect and network.send with no port or address selector. Such a
+ * process never gets an inet socket, so no later hook is needed for it.
+ */
+SEC("cgroup/sock_create")
+int handle_sock_create(struct bpf_sock *ctx)
+{
+	struct task_struct *task;
+	struct pg_enf_decision d;
+	struct pg_enforce_event *e;
+	struct pg_filter f;
+	__u32 flags, family = ctx->family;
+
+	if (family != PG_AF_INET && family != PG_AF_INET6)
+		return 1;
+	task = bpf_get_current_task_btf();
+	if (pg_filter_begin(&f, PG_KIND_NET_CONNECT, task))
+		return 1;
+	if (pg_filter_and_set(&f, PG_SET_KIND + PG_KIND_NET_SEND) ||
+	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PORT) ||
+	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_ADDR) ||
+	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH))
+		return 1;
+	if (pg_enf_decide(&d, &f, 1, 0))
+		return 1;
+	flags = pg_enf_signal(&d);
+	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
+	if (e) {
+		pg_enf_fill(e, task, &d, PG_KIND_NET_CONNECT, PG_ENF_SOCK_CREATE, flags,
+			    sizeof(*e));
+		e->family = family;
+		e->port = 0;
+		e->protocol = ctx->protocol;
+		e->path_len = 0;
+		e->_pad0 = 0;
+		__builtin_memset(e->addr, 0, 16);
+		bpf_ringbuf_submit(e, wakeup_flags());
+	}
+	return d.deny ? 0 : 1;
+}
+
+/* ---- exec and open: kill ----------------------------------------------- */
+
+/* Emits a record with the path s->path[start .. PG_PATH_MAX). */
+static __always_inline void emit_path(struct enf_scratch *s, struct task_struct *task,
+				      const struct pg_enf_decision *d, __u32 kind, __u32 backend,
+				      __u32 flags, __u32 start)
+{
+	struct pg_enforce_event *e = (void *)s->rec;
+	__u32 len = PG_PATH_MAX - (start > PG_PATH_MAX ? PG_PATH_MAX : start), size;
+
+	len &= PG_ENF_PATH_MAX - 1;
+	__builtin_memset(e, 0, sizeof(*e));
+	bpf_probe_read_kernel(e->data, len, &s->path[start & (PG_PATH_MAX - 1)]);
+	pg_enf_fill(e, task, d, kind, backend, flags, sizeof(*e) + len);
+	e->path_len = len;
+	size = sizeof(*e) + len;
+	if (size > sizeof(s->rec))
+		size = sizeof(s->rec);
+	bpf_ringbuf_output(&pg_events, e, size, wakeup_flags());
+}
+
+/*
+ * Keeps pg_execs' binary hashes true for this exec whatever runs first: the
+ * process sensor's exec handler writes the same hashes (and the whole entry)
+ * when it runs, so the two writes agree. Needed because hooks of one
+ * tracepoint run in attach order, and with --keep-enforcing the process
+ * sensor may be gone while this program (pinned) still enforces.
+ */
+static __always_inline void refresh_identity(struct task_struct *task, struct enf_scratch *s,
+					     __u32 start, __u64 now)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
+	struct pg_exec_entry *pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
+	struct pg_exec_entry fresh = {};
+	__u64 name, bin;
+
+	bin = pg_hash_path(s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1), PG_PATH_MAX,
+			   &name);
+	if (ent) {
+		ent->bin_hash = bin;
+		ent->name_hash = name;
+		if (pent) {
+			ent->pbin_hash = pent->bin_hash;
+			ent->pname_hash = pent->name_hash;
+		}
+		return;
+	}
+	fresh.key.pid = tgid;
+	fresh.key.ktime = now;
+	fresh.bin_hash = bin;
+	fresh.name_hash = name;
+	if (pent) {
+		fresh.parent = pent->key;
+		fresh.pbin_hash = pent->bin_hash;
+		fresh.pname_hash = pent->name_hash;
+	}
+	bpf_map_update_elem(&pg_execs, &tgid, &fresh, BPF_NOEXIST);
+}
+
+/*
+ * sched_process_exec fires after exec's point of no return, before the new
+ * image runs a single user instruction: a SIGKILL sent here is delivered on
+ * the way back to user space, so the image never runs (the shell sees 137).
+ * The path is bprm->file's (the file actually mapped), resolved in the
+ * kernel: TOCTOU-safe. What it cannot undo: exec itself happened (the old
+ * image is gone, setuid credentials were computed, the file was read).
+ * `deny` on exec needs BPF-LSM (lsm/bprm_check_security); without it the
+ * agent rewrites such rules to kill (fallback: kill) before they get here.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct enf_scratch *s = scratch();
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct pg_enf_decision d;
+	struct pg_filter f;
+	__u32 res = 0, start, flags;
+
+	if (!s || !file)
+		return 0;
+	start = pg_path_of(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res);
+	refresh_identity(task, s, start, bpf_ktime_get_ns());
+	if (pg_filter_begin(&f, PG_KIND_EXEC, task))
+		return 0;
+	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
+			   PG_PATH_MAX))
+		return 0;
+	if (pg_enf_decide(&d, &f, 0, 1))
+		return 0;
+	flags = pg_enf_signal(&d);
+	emit_path(s, task, &d, PG_KIND_EXEC, PG_ENF_EXEC, flags, start);
+	return 0;
+}
+
+/*
+ * With --keep-enforcing only: new processes get their pg_execs entry (the
+ * parent's binary) even while the process sensor is gone, so binary
+ * selectors keep matching. NOEXIST: the process sensor's entry wins.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork_keep, struct task_struct *parent, struct task_struct *child)
+{
+	struct pg_exec_entry entry = {}, *pent;
+	__u32 tgid = BPF_CORE_READ(child, tgid), ptgid;
+
+	if (BPF_CORE_READ(child, pid) != tgid)
+		return 0;
+	ptgid = BPF_CORE_READ(parent, tgid);
+	pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
+	entry.key.pid = tgid;
+	entry.key.ktime = BPF_CORE_READ(child, start_time);
+	if (pent) {
+		entry.parent = pent->key;
+		entry.bin_hash = pent->bin_hash;
+		entry.name_hash = pent->name_hash;
+		entry.pbin_hash = pent->bin_hash;
+		entry.pname_hash = pent->name_hash;
+	}
+	bpf_map_update_elem(&pg_execs, &tgid, &entry, BPF_NOEXIST);
+	return 0;
+}
+
+/*
+ * Kill fallback for file.open where BPF-LSM cannot deny: at the exit of
+ * open/openat/openat2/creat, from the new fd's struct file (kernel memory:
+ * TOCTOU-safe, the path the kernel actually opened). The SIGKILL is
+ * delivered before the syscall returns to user space, so the fd is never
+ * used. What it cannot undo: the open happened — O_CREAT created the file,
+ * O_TRUNC truncated it, access time was updated. Access is read from
+ * f_mode (read/write); create/truncate are not visible here.
+ */
+static __always_inline int open_exit(long ret)
+{
+	struct task_struct *task;
+	struct enf_scratch *s;
+	struct pg_enf_decision d;
+	struct pg_filter f;
+	struct file *file;
+	__u32 res = 0, start, flags, access = 0, mode;
+
+	if (ret < 0)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (pg_filter_begin(&f, PG_KIND_FILE_OPEN, task))
+		return 0;
+	file = pg_fd_file(task, ret);
+	if (!file)
+		return 0;
+	mode = BPF_CORE_READ(file, f_mode);
+	if (mode & PG_FMODE_READ)
+		access |= PG_ACCESS_READ;
+	if (mode & PG_FMODE_WRITE)
+		access |= PG_ACCESS_WRITE;
+	if (pg_filter_access(&f, access))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	start = pg_path_of(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res);
+	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
+			   PG_PATH_MAX))
+		return 0;
+	if (pg_enf_decide(&d, &f, 0, 1))
+		return 0;
+	flags = pg_enf_signal(&d);
+	emit_path(s, task, &d, PG_KIND_FILE_OPEN, PG_ENF_SYS_OPEN, flags, start);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int handle_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int handle_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int handle_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int handle_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+/* ---- self-protection: detect -------------------------------------------- */
+
+static __always_inline void tamper(__u32 what, __u32 sig, __u32 target, __u32 cmd, __s32 result,
+				   const char *user_path)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pg_tamper_event *e;
+	struct pg_exec_entry *ent;
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	header(&e->hdr, PG_REC_TAMPER, sizeof(*e), bpf_ktime_get_ns());
+	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
+	if (ent)
+		e->key = ent->key;
+	else
+		pg_task_key(task, &e->key);
+	e->pid = tgid;
+	e->tid = BPF_CORE_READ(task, pid);
+	e->what = what;
+	e->signal = sig;
+	e->target = target;
+	e->bpf_cmd = cmd;
+	e->result = result;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (user_path)
+		bpf_probe_read_user_str(e->path, sizeof(e->path), user_path);
+	bpf_ringbuf_submit(e, wakeup_flags());
+}
+
+/*
+ * signal_generate (tp_btf, 5.5+) fires for every signal sent, with the
+ * target task: a fatal or stopping signal aimed at the agent by another
+ * process is reported (kill -9 cannot be refused without BPF-LSM
+ * task_kill; the report goes out before the agent dies, and pinned
+ * enforcement keeps running with --keep-enforcing).
+ */
+SEC("tp_btf/signal_generate")
+int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *t,
+	     int group, int result)
+{
+	__u32 target = BPF_CORE_READ(t, tgid);
+	__u32 me = bpf_get_current_pid_tgid() >> 32;
+
+	if (!self_tgid || target != self_tgid || me == self_tgid)
+		return 0;
+	/* SIGINT 2, SIGKILL 9, SIGTERM 15, SIGSTOP 19: the ones that stop the agent. */
+	if (sig != 2 && sig != 9 && sig != 15 && sig != 19)
+		return 0;
+	tamper(PG_TAMPER_SIGNAL, sig, target, 0, result, NULL);
+	return 0;
+}
+
+/* bpf() commands that take or drop a handle on someone's objects (include/uapi/linux/bpf.h). */
+#define PG_BPF_PROG_DETACH 9
+#define PG_BPF_OBJ_GET 7
+#define PG_BPF_LINK_DETACH 34
+
+/*
+ * bpf() by another process that opens a pinned object under our pin
+ * directory (OBJ_GET: the first step to unpin-by-replace or to read our
+ * maps) or detaches programs. The path is user memory: good enough for an
+ * alert, not for a decision (the LSM path decides on kernel objects).
+ */
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int handle_enter_bpf(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 cmd = ctx->args[0], me = bpf_get_current_pid_tgid() >> 32;
+	const char *pathname = NULL;
+	char buf[64] = {};
+	union bpf_attr *attr;
+	__u32 i;
+
+	if (!self_tgid || me == self_tgid)
+		return 0;
+	if (cmd == PG_BPF_PROG_DETACH || cmd == PG_BPF_LINK_DETACH) {
+		tamper(PG_TAMPER_BPF, 0, self_tgid, cmd, 0, NULL);
+		return 0;
+	}
+	if (cmd != PG_BPF_OBJ_GET || !pin_prefix_len)
+		return 0;
+	attr = (union bpf_attr *)ctx->args[1];
+	if (bpf_probe_read_user(&pathname, sizeof(pathname), &attr->pathname))
+		return 0;
+	if (bpf_probe_read_user_str(buf, sizeof(buf), pathname) <= 0)
+		return 0;
+	for (i = 0; i < sizeof(buf); i++) {
+		if (i >= pin_prefix_len)
+			break;
+		if (buf[i] != pin_prefix[i])
+			return 0;
+	}
+	tamper(PG_TAMPER_BPF, 0, self_tgid, cmd, 0, pathname);
+	return 0;
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Enforcement decisions shared by bpf/enforce.bpf.c (cgroup, tracepoint
+ * hooks) and bpf/enforce_lsm.bpf.c (BPF-LSM hooks): after the policy filter
+ * (lib/filter.h) left some rules, read each one's pg_f_actions entry of the
+ * same generation and decide what to do, count it per rule, and report it.
+ * The action map is written by the policy compiler; switching a policy
+ * between enforce and monitor rewrites `monitor` there with the generation
+ * flip, so a hook sees the new mode at once, without a reload.
+ */
+#ifndef PG_LIB_ENFORCE_H
+#define PG_LIB_ENFORCE_H
+
+#include "events.h"
+#include "policy.h"
+#include "lib/maps.h"
+#include "lib/filter.h"
+#include "lib/task.h"
+
+#define PG_SIGKILL 9
+#define PG_EPERM 1
+
+/* Per rule slot, per CPU: actions taken and would-be actions (monitor mode). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PG_RULE_SLOTS);
+	__type(key, __u32); /* rule slot */
+	__type(value, struct pg_enforce_count);
+} pg_enf_counts SEC(".maps");
+
+/* The verdict over the rules left by the filter. */
+struct pg_enf_decision {
+	struct pg_filter *f;
+	struct pg_rules acted; /* rules whose action is taken or counted */
+	struct pg_rules would; /* of those, monitor-mode ones */
+	__u32 deny; /* some enforcing rule asks deny (or kill where only deny is possible) */
+	__u32 kill; /* some enforcing rule asks kill */
+	__u32 signal; /* some enforcing rule asks this signal (the last one seen) */
+	__u32 would_action; /* strongest would-be action */
+	__u32 can_deny; /* the hook can fail the operation */
+	__u32 can_signal; /* the hook may call bpf_send_signal */
+};
+
+static __always_inline void pg_rules_set(struct pg_rules *r, __u32 slot)
+{
+	r->w[(slot >> 6) & (PG_RULE_WORDS - 1)] |= 1ULL << (slot & 63);
+}
+
+static __always_inline __u32 pg_enf_rank(__u32 action)
+{
+	/* kill > deny > signal: the strongest action names the record */
+	return action == PG_ACTION_KILL ? 3 : action == PG_ACTION_DENY ? 2 : action ? 1 : 0;
+}
+
+static long pg_enf_step(__u32 i, void *ctx)
+{
+	struct pg_enf_decision *d = ctx;
+	const struct pg_rule_action *a;
+	struct pg_enforce_count *c;
+	__u32 slot = i & (PG_RULE_SLOTS - 1), key, act;
+
+	if (!((d->f->rules.w[(slot >> 6) & (PG_RULE_WORDS - 1)] >> (slot & 63)) & 1))
+		return 0;
+	key = d->f->gen * PG_RULE_SLOTS + slot;
+	a = bpf_map_lookup_elem(&pg_f_actions, &key);
+	if (!a)
+		return 0;
+	act = a->action;
+	/* A hook that cannot fail the operation ignores deny rules (another backend owns them). */
+	if (act == PG_ACTION_DENY && !d->can_deny)
+		return 0;
+	/* A hook that cannot signal turns kill into deny (cgroup hooks: the caller gets EPERM). */
+	if (act == PG_ACTION_KILL && !d->can_signal)
+		act = d->can_deny ? PG_ACTION_DENY : PG_ACTION_AUDIT;
+	if (act == PG_ACTION_SIGNAL && !d->can_signal)
+		act = PG_ACTION_AUDIT;
+	if (act == PG_ACTION_AUDIT)
+		return 0;
+	pg_rules_set(&d->acted, slot);
+	c = bpf_map_lookup_elem(&pg_enf_counts, &slot);
+	if (a->monitor) {
+		pg_rules_set(&d->would, slot);
+		if (pg_enf_rank(act) > pg_enf_rank(d->would_action))
+			d->would_action = act;
+		if (c)
+			c->would++;
+		return 0;
+	}
+	if (c)
+		c->taken++;
+	if (act == PG_ACTION_KILL)
+		d->kill = 1;
+	else if (act == PG_ACTION_DENY)
+		d->deny = 1;
+	else
+		d->signal = a->signal;
+	return 0;
+}
+
+/*
+ * Decides over f->rules. Returns 1 when nothing is to be done or reported
+ * (only audit rules matched). Costs nothing unless some rule matched: the
+ * hooks call it only after the filter left rules.
+ */
+static __always_inline int pg_enf_decide(struct pg_enf_decision *d, struct pg_filter *f,
+					 int can_deny, int can_signal)
+{
+	__builtin_memset(d, 0, sizeof(*d));
+	d->f = f;
+	d->can_deny = can_deny;
+	d->can_signal = can_signal;
+	bpf_loop(PG_RULE_SLOTS, pg_enf_step, d, 0);
+	return pg_rules_empty(&d->acted);
+}
+
+/* The strongest action taken, or would-be in monitor mode. */
+static __always_inline __u32 pg_enf_action(const struct pg_enf_decision *d)
+{
+	if (d->kill)
+		return PG_ACTION_KILL;
+	if (d->deny)
+		return PG_ACTION_DENY;
+	if (d->signal)
+		return PG_ACTION_SIGNAL;
+	return d->would_action;
+}
+
+/*
+ * Sends the signals the decision asks for to the current process (the
+ * whole thread group). A signal is delivered on the way back to user space:
+ * the operation in progress completes (or fails, when denied) first.
+ */
+static __always_inline __u32 pg_enf_signal(const struct pg_enf_decision *d)
+{
+	__u32 flags = 0;
+
+	if (d->kill) {
+		flags |= bpf_send_signal(PG_SIGKILL) ? PG_ENF_SIGNAL_FAILED : PG_ENF_KILLED;
+	} else if (d->signal) {
+		flags |= bpf_send_signal(d->signal) ? PG_ENF_SIGNAL_FAILED : PG_ENF_SIGNALLED;
+	}
+	if (d->deny || d->kill)
+		flags |= d->can_deny ? PG_ENF_DENIED : 0;
+	if (!d->kill && !d->deny && !d->signal)
+		flags |= PG_ENF_MONITOR;
+	return flags;
+}
+
+/* Fills the fixed part of an enforcement record (not the network or path parts). */
+static __always_inline void pg_enf_fill(struct pg_enforce_event *e, struct task_struct *task,
+					const struct pg_enf_decision *d, __u32 kind, __u32 backend,
+					__u32 flags, __u32 size)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
+
+	header(&e->hdr, PG_REC_ENFORCE, size, bpf_ktime_get_ns());
+	if (ent) {
+		e->key = ent->key;
+	} else {
+		pg_task_key(task, &e->key);
+		flags |= PG_ENF_KEY_GUESSED;
+	}
+	if (self_tgid && tgid == self_tgid)
+		flags |= PG_ENF_SELF;
+	e->rules = d->acted;
+	e->would = d->would;
+	e->pid = tgid;
+	e->tid = BPF_CORE_READ(task, pid);
+	e->kind = kind;
+	e->backend = backend;
+	e->action = pg_enf_action(d);
+	e->flags = flags;
+	e->signal = d->kill ? PG_SIGKILL : d->signal;
+}
+
+#endif /* PG_LIB_ENFORCE_H */

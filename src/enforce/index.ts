@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+// Enforcement: attestation from the feature probe, the enforcement sensor, pinned state.
+import { type FeatureReport, probeFeatures } from '../kernel/index.js';
+
+export {
+  type Attestation,
+  AttestError,
+  attestPolicies,
+  attestRule,
+  capabilitiesOf,
+  policyState,
+} from './attest.js';
+export { BACKEND_NAMES, EnforceSensor, PIN_ROOT, type RuleCounts } from './sensor.js';
+
+let probed: Promise<FeatureReport> | undefined;
+
+/** probeFeatures() once per process: the kernel's abilities do not change while it runs (~0.6 s). */
+export function probeOnce(): Promise<FeatureReport> {
+  probed ??= probeFeatures();
+  return probed;
+}

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: Apache-2.0
+// The enforcement sensor: loads bpf/enforce.bpf.c (and bpf/enforce_lsm.bpf.c
+// where BPF-LSM runs) on the process object's shared maps, rewrites each rule
+// slot's action to what this kernel can do (attest.ts), attaches the backends
+// the loaded policies need, and turns pg_enforce_event / pg_tamper_event
+// records into events and alerts.
+import type { EventKind, PeregrineEvent } from '../events/types.js';
+import {
+  createPgEnforceEvent,
+  createPgTamperEvent,
+  decodePgEnforceEvent,
+  decodePgTamperEvent,
+  PG_ENFORCE_EVENT_OFFSET,
+  PgAction,
+  PgEnforceBackend,
+  PgEnforceFlag,
+  PgKind,
+  PgRecordType,
+  PgTamperKind,
+} from '../generated/records.js';
+import { type BpfMap, BpfObject, type FeatureReport, findMount, type Link } from '../kernel/index.js';
+import type { FilterImage, RuleSlot } from '../policy/compile.js';
+import type { Policy } from '../policy/types.js';
+import type { ProcessEntry } from '../process/cache.js';
+import { objectPath } from '../sensors/paths.js';
+import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from '../sensors/sensor.js';
+import { type Attestation, attestPolicies, type Capabilities, capabilitiesOf } from './attest.js';
+
+/** Backend (enum pg_enforce_backend) → the program section named in events and attestations. */
+export const BACKEND_NAMES: Readonly<Record<number, string>> = {
+  [PgEnforceBackend.PG_ENF_CONNECT4]: 'cgroup/connect4',
+  [PgEnforceBackend.PG_ENF_CONNECT6]: 'cgroup/connect6',
+  [PgEnforceBackend.PG_ENF_BIND4]: 'cgroup/bind4',
+  [PgEnforceBackend.PG_ENF_BIND6]: 'cgroup/bind6',
+  [PgEnforceBackend.PG_ENF_SENDMSG4]: 'cgroup/sendmsg4',
+  [PgEnforceBackend.PG_ENF_SENDMSG6]: 'cgroup/sendmsg6',
+  [PgEnforceBackend.PG_ENF_SOCK_CREATE]: 'cgroup/sock_create',
+  [PgEnforceBackend.PG_ENF_EXEC]: 'tp_btf/sched_process_exec',
+  [PgEnforceBackend.PG_ENF_SYS_OPEN]: 'tracepoint/syscalls/sys_exit_openat',
+  [PgEnforceBackend.PG_ENF_LSM_FILE_OPEN]: 'lsm/file_open',
+  [PgEnforceBackend.PG_ENF_LSM_BPRM]: 'lsm/bprm_check_security',
+  [PgEnforceBackend.PG_ENF_LSM_SOCKET_CONNECT]: 'lsm/socket_connect',
+  [PgEnforceBackend.PG_ENF_LSM_PATH_UNLINK]: 'lsm/path_unlink',
+  [PgEnforceBackend.PG_ENF_LSM_SOCKET_SENDMSG]: 'lsm/socket_sendmsg',
+};
+
+/** Attestation backend → programs (of enforce.bpf.c, or enforce_lsm.bpf.c for lsm/). */
+const PROGRAMS: Readonly<Record<string, readonly string[]>> = {
+  'cgroup/connect4': ['handle_connect4'],
+  'cgroup/connect6': ['handle_connect6'],
+  'cgroup/sock_create': ['handle_sock_create'],
+  'cgroup/bind4': ['handle_bind4'],
+  'cgroup/bind6': ['handle_bind6'],
+  'cgroup/sendmsg4': ['handle_sendmsg4'],
+  'cgroup/sendmsg6': ['handle_sendmsg6'],
+  'tp_btf/sched_process_exec': ['handle_exec'],
+  'tracepoint/syscalls/sys_exit_openat': [
+    'handle_exit_openat',
+    'handle_exit_openat2',
+    'handle_exit_open',
+    'handle_exit_creat',
+  ],
+  'lsm/file_open': ['handle_file_open'],
+  'lsm/bprm_check_security': ['handle_bprm_check'],
+  'lsm/path_unlink': ['handle_path_unlink'],
+  'lsm/socket_connect': ['handle_socket_connect'],
+  'lsm/socket_sendmsg': ['handle_socket_sendmsg'],
+};
+
+/** Self-protection (detect and alert): always attached while the sensor runs. */
+const GUARD_PROGRAMS = ['handle_signal_generate', 'handle_enter_bpf'];
+
+const KIND_NAMES: Readonly<Record<number, EventKind>> = {
+  [PgKind.PG_KIND_NET_CONNECT]: 'network.connect',
+  [PgKind.PG_KIND_NET_BIND]: 'network.bind',
+  [PgKind.PG_KIND_NET_SEND]: 'network.send',
+  [PgKind.PG_KIND_EXEC]: 'process.exec',
+  [PgKind.PG_KIND_FILE_OPEN]: 'file.open',
+  [PgKind.PG_KIND_FILE_UNLINK]: 'file.unlink',
+};
+
+const ACTION_NAMES: Readonly<Record<number, 'audit' | 'deny' | 'kill' | 'signal'>> = {
+  [PgAction.PG_ACTION_AUDIT]: 'audit',
+  [PgAction.PG_ACTION_DENY]: 'deny',
+  [PgAction.PG_ACTION_KILL]: 'kill',
+  [PgAction.PG_ACTION_SIGNAL]: 'signal',
+};
+
+/** Maps the LSM object shares with the enforce object besides the process object's. */
+const ENFORCE_SHARED = ['pg_enf_counts'];
+
+/** The pin directory of --keep-enforcing (bpffs). */
+export const PIN_ROOT = '/sys/fs/bpf/peregrine';
+
+function ip(family: number, addr: readonly number[]): string {
+  if (family === 2) return addr.slice(0, 4).join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((addr[i] << 8) | addr[i + 1]).toString(16));
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+export interface RuleCounts {
+  policy: string;
+  rule: string;
+  taken: number;
+  would: number;
+}
+
+export class EnforceSensor implements Sensor {
+  readonly name = 'enforce';
+  readonly kinds: readonly EventKind[] = Object.values(KIND_NAMES);
+  readonly recordTypes: readonly number[] = [PgRecordType.PG_REC_ENFORCE, PgRecordType.PG_REC_TAMPER];
+  private object: BpfObject | undefined;
+  private lsmObject: BpfObject | undefined;
+  private shared: SharedMaps | undefined;
+  private config: SensorConfig | undefined;
+  private caps: Capabilities | undefined;
+  private readonly links = new Map<string, Link>();
+  private attestations = new Map<string, Attestation>();
+  private slots: RuleSlot[] = [];
+  private active = new Set<string>();
+  private next = new Set<string>();
+  private phase = 0;
+  private readonly rec = createPgEnforceEvent();
+  private readonly tamperRec = createPgTamperEvent();
+  private readonly counters = { records: 0, tamper: 0, decode_errors: 0, attach_errors: 0 };
+  private readonly unsupportedNotes: string[] = [];
+  /** Called for every tamper record (the agent wires its alert path). */
+  onTamper: ((ev: PeregrineEvent, what: string, ctx: { process: ProcessEntry }) => void) | undefined;
+
+  load(shared: SharedMaps, config: SensorConfig): void {
+    this.shared = shared;
+    this.config = config;
+    const obj = BpfObject.open(objectPath('enforce'));
+    this.object = obj;
+    this.configure(obj, shared, config);
+    const prefix = Buffer.alloc(64);
+    prefix.write(PIN_ROOT);
+    obj.setConst('pin_prefix', prefix);
+    obj.setConst('pin_prefix_len', PIN_ROOT.length);
+    obj.load();
+  }
+
+  private configure(obj: BpfObject, shared: SharedMaps, config: SensorConfig): void {
+    const own = new Set(obj.maps().map((m) => m.name));
+    for (const name of shared.names()) if (own.has(name)) obj.reuseMap(name, shared.get(name));
+    obj.setConst('wakeup_bytes', config.wakeupBytes);
+    obj.setConst('self_tgid', config.selfPid);
+    obj.setConst('host_mnt_ns', config.hostMntNs);
+    obj.setConst('host_pid_ns', config.hostPidNs);
+  }
+
+  /**
+   * What this kernel can do, from probeFeatures(). Where the probe says BPF-LSM
+   * works, the LSM object is loaded now; if it still fails, LSM is reported
+   * unavailable with the loader's reason (never assumed).
+   */
+  useFeatures(report: FeatureReport): Capabilities {
+    const caps = capabilitiesOf(report);
+    if (caps.lsm && this.lsmObject === undefined && this.shared !== undefined && this.config !== undefined) {
+      let obj: BpfObject | undefined;
+      try {
+        obj = BpfObject.open(objectPath('enforce_lsm'));
+        this.configure(obj, this.shared, this.config);
+        for (const name of ENFORCE_SHARED) obj.reuseMap(name, this.map(name));
+        obj.load();
+        this.lsmObject = obj;
+      } catch (err) {
+        obj?.close();
+        caps.lsm = false;
+        caps.lsmReason = `BPF-LSM object did not load: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    if (findMount('cgroup2') === undefined) {
+      caps.cgroup = false;
+      caps.cgroupReason = 'no cgroup2 mount in /proc/self/mounts';
+    }
+    this.caps = caps;
+    return caps;
+  }
+
+  get capabilities(): Capabilities | undefined {
+    return this.caps;
+  }
+
+  /**
+   * Attests the policies and rewrites each slot's kernel action to the one
+   * that runs here (deny → kill where only kill is possible, → audit where
+   * the rule accepts audit). Throws AttestError (nothing changed) when a rule
+   * with `fallback: reject` cannot be enforced.
+   */
+  resolve(img: FilterImage, policies: readonly Policy[]): void {
+    const caps = this.caps ?? capabilitiesOf(NO_FEATURES);
+    const att = attestPolicies(policies, caps);
+    const want = new Set<string>();
+    for (const slot of img.slots) {
+      const a = att.get(`${slot.policy}/${slot.rule}`);
+      if (a === undefined) continue; // the agent's own rules policy: audit only
+      slot.action = a.effective;
+      if (a.effective !== 'audit') for (const b of a.backends) want.add(b);
+    }
+    this.attestations = att;
+    this.slots = img.slots;
+    this.next = want;
+    this.phase = 0;
+  }
+
+  /** The attestation of one rule, or undefined when the rule is unknown. */
+  attestation(policy: string, rule: string): Attestation | undefined {
+    return this.attestations.get(`${policy}/${rule}`);
+  }
+
+  /**
+   * Whether the enforcement record of `slot` already reports an operation of
+   * `kind` (the slot's action runs in one of our backends for that kind): the
+   * other sensors' record of the same operation then drops that slot, so one
+   * operation gives one event per rule.
+   */
+  owns(slot: RuleSlot, kind: EventKind): boolean {
+    if (slot.action === 'audit' || !Object.values(KIND_NAMES).includes(kind)) return false;
+    const a = this.attestations.get(`${slot.policy}/${slot.rule}`);
+    return a !== undefined && a.effective !== 'audit' && a.backends.length > 0 && slot.kinds.includes(kind);
+  }
+
+  attach(_kinds: ReadonlySet<EventKind>): AttachReport {
+    const obj = this.object;
+    if (obj === undefined) throw new Error('enforce sensor: not loaded');
+    // First call after resolve(): old ∪ new (no gap before the generation flip); second: new only.
+    const wantBackends = this.phase === 0 ? new Set([...this.active, ...this.next]) : this.next;
+    this.phase = 1;
+    this.active = new Set(this.next);
+    const want = new Map<string, BpfObject>();
+    const unsupported: string[] = [];
+    for (const b of wantBackends) {
+      const target = b.startsWith('lsm/') ? this.lsmObject : obj;
+      if (target === undefined) continue;
+      for (const p of PROGRAMS[b] ?? []) want.set(p, target);
+    }
+    for (const p of GUARD_PROGRAMS) want.set(p, obj);
+    for (const [name, link] of this.links) {
+      if (!want.has(name)) {
+        link.close();
+        this.links.delete(name);
+      }
+    }
+    const cgroup = findMount('cgroup2');
+    for (const [name, target] of want) {
+      if (this.links.has(name)) continue;
+      try {
+        this.links.set(name, target.attach(name, { cgroupPath: cgroup }));
+      } catch (err) {
+        this.counters.attach_errors++;
+        unsupported.push(`enforce ${name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    for (const u of unsupported) if (!this.unsupportedNotes.includes(u)) this.unsupportedNotes.push(u);
+    const sections = new Map<string, string>();
+    for (const o of [obj, this.lsmObject])
+      for (const p of o?.programs() ?? []) sections.set(p.name, p.section);
+    return { attached: [...this.links.keys()].map((n) => sections.get(n) ?? n), unsupported };
+  }
+
+  /** Links by program name (for --keep-enforcing pins). */
+  attachedLinks(): ReadonlyMap<string, Link> {
+    return this.links;
+  }
+
+  map(name: string): BpfMap {
+    if (this.object === undefined) throw new Error('enforce sensor: not loaded');
+    return this.object.map(name);
+  }
+
+  decode(view: DataView, at: number, type: number, ctx: DecodeContext): void {
+    if (type === PgRecordType.PG_REC_TAMPER) {
+      this.decodeTamper(view, at, ctx);
+      return;
+    }
+    let rec: typeof this.rec;
+    try {
+      rec = decodePgEnforceEvent(view, at, this.rec);
+    } catch {
+      this.counters.decode_errors++;
+      return;
+    }
+    this.counters.records++;
+    const process =
+      ctx.process(rec.key.pid, rec.key.ktime) ?? unresolved(ctx, rec.pid, rec.key.ktime, rec.tid);
+    const parent = ctx.cache.parentOf(process);
+    const names = ctx.policies(view, at + PG_ENFORCE_EVENT_OFFSET.rules);
+    const kind = KIND_NAMES[rec.kind] ?? 'process.exec';
+    const backend = BACKEND_NAMES[rec.backend] ?? `backend ${rec.backend}`;
+    const action = ACTION_NAMES[rec.action] ?? 'audit';
+    const monitor = (rec.flags & PgEnforceFlag.PG_ENF_MONITOR) !== 0;
+    const ev: PeregrineEvent = {
+      time: ctx.clock.toIso(rec.hdr.ktime),
+      node: ctx.node,
+      kind,
+      process: process.info,
+      parent: parent?.info,
+      action: monitor ? { taken: 'none', would: action, backend } : { taken: action, backend },
+    };
+    if (rec.family !== 0) {
+      const addr = ip(rec.family, rec.addr);
+      const remote = kind !== 'network.bind';
+      ev.network = {
+        family: rec.family === 2 ? 'inet' : 'inet6',
+        protocol: rec.protocol === 6 ? 'tcp' : rec.protocol === 17 ? 'udp' : String(rec.protocol),
+        local_address: remote ? '' : addr,
+        local_port: remote ? 0 : rec.port,
+        remote_address: remote ? addr : '',
+        remote_port: remote ? rec.port : 0,
+      };
+    }
+    if (rec.pathLen > 0 && kind !== 'process.exec') ev.file = { path: rec.path, path_source: 'kernel' };
+    if ((rec.flags & PgEnforceFlag.PG_ENF_DENIED) !== 0) ev.return_code = -1; // -EPERM
+    if (names.length > 0) ev.policy = { name: names[0], names };
+    ctx.emit(ev, { process, parent });
+  }
+
+  private decodeTamper(view: DataView, at: number, ctx: DecodeContext): void {
+    let rec: typeof this.tamperRec;
+    try {
+      rec = decodePgTamperEvent(view, at, this.tamperRec);
+    } catch {
+      this.counters.decode_errors++;
+      return;
+    }
+    this.counters.tamper++;
+    const process =
+      ctx.process(rec.key.pid, rec.key.ktime) ?? unresolved(ctx, rec.pid, rec.key.ktime, rec.tid);
+    if (this.onTamper === undefined) return;
+    const ev: PeregrineEvent = {
+      time: ctx.clock.toIso(rec.hdr.ktime),
+      node: ctx.node,
+      kind: 'kernel.bpf',
+      process: process.info,
+      kernel: {
+        syscall: rec.what === PgTamperKind.PG_TAMPER_SIGNAL ? 'kill' : 'bpf',
+        path: rec.path || undefined,
+      },
+      return_code: rec.result,
+    };
+    const what =
+      rec.what === PgTamperKind.PG_TAMPER_SIGNAL
+        ? `signal ${rec.signal} sent to the agent (pid ${rec.target}) by ${rec.comm} (pid ${rec.pid})`
+        : `bpf() command ${rec.bpfCmd} on the agent's objects${rec.path ? ` (${rec.path})` : ''} by ${rec.comm} (pid ${rec.pid})`;
+    this.onTamper(ev, what, { process });
+  }
+
+  /** Per rule: actions taken and would-be actions (monitor), summed over CPUs. */
+  ruleCounts(): RuleCounts[] {
+    if (this.object === undefined) return [];
+    const map = this.map('pg_enf_counts');
+    const key = Buffer.alloc(4);
+    const out: RuleCounts[] = [];
+    for (const s of this.slots) {
+      key.writeUInt32LE(s.slot);
+      let taken = 0;
+      let would = 0;
+      for (const v of map.lookupPerCpu(key) ?? []) {
+        taken += Number(v.readBigUInt64LE(0));
+        would += Number(v.readBigUInt64LE(8));
+      }
+      if (this.attestations.has(`${s.policy}/${s.rule}`))
+        out.push({ policy: s.policy, rule: s.rule, taken, would });
+    }
+    return out;
+  }
+
+  stats(_stats: BpfMap): Record<string, number> {
+    let taken = 0;
+    let would = 0;
+    for (const c of this.ruleCounts()) {
+      taken += c.taken;
+      would += c.would;
+    }
+    return { ...this.counters, links: this.links.size, actions_taken: taken, actions_would: would };
+  }
+
+  close(): void {
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.lsmObject?.close();
+    this.lsmObject = undefined;
+    this.object?.close();
+    this.object = undefined;
+  }
+}
+
+// A process the cache does not know (exited, evicted): ids only, so the event still goes out.
+function unresolved(ctx: DecodeContext, pid: number, ktime: number, tid: number): ProcessEntry {
+  return ctx.cache.upsert({
+    origin: 'fork',
+    pid,
+    tid,
+    ppid: 0,
+    ktime,
+    parentPid: 0,
+    parentKtime: 0,
+    uid: 0,
+    gid: 0,
+    euid: 0,
+    egid: 0,
+    auid: 4294967295,
+    capEffective: 0,
+    capPermitted: 0,
+    ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
+    cgroupId: 0,
+    cgroupName: '',
+    binary: '',
+    args: [],
+    cwd: '',
+    tty: '',
+    flags: [],
+  });
+}
+
+// Before the probe ran: nothing but what every kernel here has is assumed.
+const NO: FeatureReport[keyof FeatureReport] = { status: 'inconclusive', reason: 'not probed yet' };
+const NO_FEATURES = {
+  tracepoint: NO,
+  tpBtf: NO,
+  rawTracepoint: NO,
+  lsm: NO,
+  fentry: NO,
+  fexit: NO,
+  kprobe: NO,
+  kprobeOverride: NO,
+  cgroupConnect4: NO,
+  cgroupSockCreate: NO,
+  xdp: NO,
+  ringbuf: NO,
+  sendSignal: NO,
+  iterTask: NO,
+  bpfLsm: NO,
+  durationMs: 0,
+} as FeatureReport;
