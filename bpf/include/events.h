@@ -505,7 +505,7 @@ struct pg_module_event {
 	struct pg_sys_common sys;
 	__s32 fd; /* finit_module: the fd; -1 for init_module */
 	__u32 load_flags; /* finit_module: MODULE_INIT_* */
-	__u64 image_len; /* init_module: bytes of the image in user memory */
+	__u64 image_size; /* init_module: bytes of the image in user memory (not a data[] part) */
 	char name[PG_MODULE_NAME_MAX]; /* struct module's name (module_load tracepoint); "" when it failed before */
 	__u16 path_len;
 	__u16 _pad0[3];

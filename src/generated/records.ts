@@ -1783,14 +1783,12 @@ export interface PgModuleEvent {
   fd: number;
   /** pg_module_event.load_flags @92: u32 */
   loadFlags: number;
-  /** pg_module_event.image_len @96: u64; exact below 2^53 */
-  imageLen: number;
+  /** pg_module_event.image_size @96: u64; exact below 2^53 */
+  imageSize: number;
   /** pg_module_event.name @104: char[56], NUL-terminated */
   name: string;
   /** pg_module_event.path_len @160: u16 */
   pathLen: number;
-  /** pg_module_event.data: the image_len bytes of the variable part, decoded as UTF-8 */
-  image: string;
   /** pg_module_event.data: the path_len bytes of the variable part, decoded as UTF-8 */
   path: string;
 }
@@ -1803,7 +1801,7 @@ export const PG_MODULE_EVENT_OFFSET = {
   sys: 16,
   fd: 88,
   load_flags: 92,
-  image_len: 96,
+  image_size: 96,
   name: 104,
   path_len: 160,
   _pad0: 162,
@@ -1817,17 +1815,16 @@ export function createPgModuleEvent(): PgModuleEvent {
     sys: createPgSysCommon(),
     fd: 0,
     loadFlags: 0,
-    imageLen: 0,
+    imageSize: 0,
     name: '',
     pathLen: 0,
-    image: '',
     path: '',
   };
 }
 
 /**
  * Decodes struct pg_module_event at `offset` of `view` into `out` (allocates only strings).
- * The variable part follows at PG_MODULE_EVENT_SIZE: image, path, each
+ * The variable part follows at PG_MODULE_EVENT_SIZE: path, each
  * its `<part>_len` bytes long.
  * Throws RangeError when the record does not fit in the view.
  */
@@ -1839,15 +1836,13 @@ export function decodePgModuleEvent(view: DataView, offset: number, out: PgModul
   decodePgSysCommon(view, offset + 16, out.sys);
   out.fd = view.getInt32(offset + 88, true);
   out.loadFlags = view.getUint32(offset + 92, true);
-  out.imageLen = readU64(view, offset + 96);
+  out.imageSize = readU64(view, offset + 96);
   out.name = readCString(view, offset + 104, 56);
   out.pathLen = view.getUint16(offset + 160, true);
   let at = offset + 168;
-  if (at + out.imageLen + out.pathLen > view.byteLength) {
+  if (at + out.pathLen > view.byteLength) {
     throw new RangeError(`pg_module_event: variable data at ${at} exceeds ${view.byteLength}`);
   }
-  out.image = readString(view, at, out.imageLen);
-  at += out.imageLen;
   out.path = readString(view, at, out.pathLen);
   return out;
 }
@@ -2908,7 +2903,7 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'sys', offset: 16, size: 72 },
       { name: 'fd', offset: 88, size: 4 },
       { name: 'load_flags', offset: 92, size: 4 },
-      { name: 'image_len', offset: 96, size: 8 },
+      { name: 'image_size', offset: 96, size: 8 },
       { name: 'name', offset: 104, size: 56 },
       { name: 'path_len', offset: 160, size: 2 },
       { name: '_pad0', offset: 162, size: 6 },
