@@ -230,7 +230,9 @@ static __always_inline int narrow(struct pg_filter *f, struct net_scratch *s, in
 		       pg_filter_and_set(f, PG_SET_WILD + PG_DIM_PATH);
 	if (pg_filter_and_set(f, PG_SET_WILD + PG_DIM_PATH))
 		return 1;
-	if (pg_filter_port(f, remote ? e->remote_port : e->local_port))
+	/* accept: the port is the listening one (a rule "accepts on 22"), the address the peer's. */
+	if (pg_filter_port(f, remote && e->kind != PG_KIND_NET_ACCEPT ? e->remote_port
+								      : e->local_port))
 		return 1;
 	__builtin_memcpy(addr, remote ? e->remote_addr : e->local_addr, 16);
 	if (family == PG_AF_INET6 && is_v4_mapped(addr)) {

@@ -99,7 +99,13 @@ enum pg_set {
 	PG_SET_NS_CONTAINER = 65, /* rules accepting processes in other namespaces */
 	PG_SET_CAP = 66, /* + capability number (0..63): rules needing that capability */
 	PG_SET_ALL = 130, /* every slot in use (a rule set's universe) */
-	PG_SET_MAX = 136,
+	/*
+	 * + enum pg_dim: rules that list values (in or notIn) on that dimension.
+	 * When none of the rules still matching is in it, the dimension's
+	 * lookups are skipped: every remaining rule leaves it open.
+	 */
+	PG_SET_LOOKUP = 136,
+	PG_SET_MAX = 152,
 };
 
 /* Access bits of an open (and the combinations indexing PG_SET_ACCESS). */

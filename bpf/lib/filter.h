@@ -128,6 +128,15 @@ static __always_inline void pg_rules_andnot(struct pg_rules *r, const struct pg_
 	r->w[3] &= ~o->w[3];
 }
 
+/* True when r and o share no rule (a missing o counts as empty). */
+static __always_inline int pg_rules_disjoint(const struct pg_rules *r, const struct pg_rules *o)
+{
+	if (!o)
+		return 1;
+	return !((r->w[0] & o->w[0]) | (r->w[1] & o->w[1]) | (r->w[2] & o->w[2]) |
+		 (r->w[3] & o->w[3]));
+}
+
 static __always_inline const struct pg_rules *pg_set(__u32 gen, __u32 set)
 {
 	__u32 idx = gen * PG_SET_MAX + set;
@@ -163,6 +172,8 @@ static __always_inline int pg_filter_values(struct pg_filter *f, __u32 dim, __u6
 
 	if (!wild)
 		return 1;
+	if (pg_rules_disjoint(&f->rules, pg_set(f->gen, PG_SET_LOOKUP + dim)))
+		return 0; /* no remaining rule lists values here: all leave it open */
 	allow = *wild;
 	a = bpf_map_lookup_elem(&pg_f_values, &key);
 	if (two) {
@@ -358,6 +369,8 @@ static __always_inline int pg_filter_addr(struct pg_filter *f, __u32 family, con
 
 	if (!wild)
 		return 1;
+	if (pg_rules_disjoint(&f->rules, pg_set(f->gen, PG_SET_LOOKUP + PG_DIM_ADDR)))
+		return 0;
 	allow = *wild;
 	__builtin_memcpy(key.addr, addr, 16);
 	key.prefixlen = 64 + (family == 2 ? 32 : 128);

@@ -287,7 +287,8 @@ export const PgSet = {
   PG_SET_NS_CONTAINER: 65,
   PG_SET_CAP: 66,
   PG_SET_ALL: 130,
-  PG_SET_MAX: 136,
+  PG_SET_LOOKUP: 136,
+  PG_SET_MAX: 152,
 } as const;
 export type PgSet = (typeof PgSet)[keyof typeof PgSet];
 

@@ -341,6 +341,7 @@ export function compileFilter(policies: readonly Policy[]): FilterImage {
       const constrained = new Set<number>();
       const inNotIn = <T>(dim: number, sel: { in?: T[]; notIn?: T[] } | undefined, key: (v: T) => bigint) => {
         if (sel === undefined) return;
+        if ((sel.in?.length ?? 0) + (sel.notIn?.length ?? 0) > 0) setBit(set(PgSet.PG_SET_LOOKUP + dim), s);
         if (sel.in !== undefined && sel.in.length > 0) {
           constrained.add(dim);
           for (const v of sel.in) setBit(value(dim, key(v)).allow, s);
@@ -392,6 +393,7 @@ export function compileFilter(policies: readonly Policy[]): FilterImage {
       const addr = m.addresses;
       if (addr !== undefined) {
         if (addr.in !== undefined && addr.in.length > 0) constrained.add(PgDim.PG_DIM_ADDR);
+        setBit(set(PgSet.PG_SET_LOOKUP + PgDim.PG_DIM_ADDR), s);
         const add = (cidr: string, side: 'allow' | 'deny') => {
           const c = parseCidr(cidr);
           const k = `${c.family}/${c.addr.toString('hex')}/${c.bits}`;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { packageRoot } from '../sensors/paths.js';
+import { compileFilter } from './compile.js';
 import { PolicyError } from './errors.js';
 import {
   defaultPolicyPath,
@@ -459,16 +460,15 @@ test('validate collects every error, ordered by line; load throws the first', ()
   assert.equal(rejection(text).field, 'kind');
 });
 
-test('10,000 values load, quickly', () => {
-  // The time is mostly the yaml library's parse (about 15 µs a value on an idle laptop); the loader adds little.
+test('10,000 values load whole, and compile into one kernel entry each', () => {
+  // Speed is a benchmark's business (shared CI machines vary); here: nothing is cut or capped.
   const names = Array.from({ length: 10_000 }, (_, i) => `        - /opt/app${i}/bin/tool`).join('\n');
   const text = policy('big', `kinds: [network.connect]\nmatch:\n  binaries:\n    notIn:\n${names}`);
-  const t0 = performance.now();
   const [p] = loadPolicyText(text, 'big.yaml');
-  const ms = performance.now() - t0;
   assert.equal(p.spec.rules[0].match.binaries?.notIn?.length, 10_000);
   assert.equal(p.spec.rules[0].match.binaries?.notIn?.[9_999], '/opt/app9999/bin/tool');
-  assert.ok(ms < 1000, `loaded 10,000 values in ${ms.toFixed(0)} ms`);
+  const img = compileFilter([p]);
+  assert.equal(img.values.filter((v) => v.deny[0] === 1).length, 10_000);
 });
 
 test('the per-file value cap is a clear error at the value that crosses it', () => {

@@ -24,7 +24,7 @@ export interface PathSelector {
 export type OpenAccess = 'read' | 'write' | 'create' | 'truncate';
 
 export interface RuleMatch {
-  /** The event's path (open, unlink, chmod, …; rename: the old path; link/symlink: the new name). */
+  /** The event's path (open, unlink, chmod, …); rename and link match the old OR the new path, symlink the link path OR the target as written. */
   paths?: PathSelector;
   /** Open access asked; the rule matches when the open asks any of these. */
   access?: OpenAccess[];
@@ -40,7 +40,7 @@ export interface RuleMatch {
   capabilities?: string[];
   /** host: only processes in the host's namespaces; container: only processes in others. */
   namespaces?: 'host' | 'container';
-  /** Remote port (connect, send, accept) or local port (bind, listen). */
+  /** Remote port (connect, send) or local port (bind, listen, accept: the listening port). */
   ports?: InNotIn<number>;
   /** Remote addresses as CIDRs ("10.0.0.0/8", "::1/128"). */
   addresses?: InNotIn<string>;

@@ -2,7 +2,16 @@
 // The process sensor against the real kernel: real processes, real events.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -156,9 +165,11 @@ describe('process sensor', kernelTest, () => {
 describe('processes older than the agent', kernelTest, () => {
   test('resolve from the cache with args, flags and ancestry', async () => {
     // The shell starts before the agent and execs its child after: the child's parent must resolve.
-    const script = 'sleep 1; exec /bin/true pg-pre-child';
+    const go = join(mkdtempSync(join(tmpdir(), 'pg-pre-')), 'go');
+    const script = `while [ ! -e ${go} ]; do sleep 0.05; done; exec /bin/true pg-pre-child`;
     const shell = spawn(SH, ['-c', script, 'pg-pre-shell'], { stdio: 'ignore' });
     const a = await startAgent({ ancestors: true });
+    writeFileSync(go, '');
     try {
       const exec = await a.waitFor(
         (e) =>
