@@ -506,8 +506,8 @@ export const ARGS_BY_KIND: Readonly<Record<EventKind, readonly string[]>> = {
   'network.bind': ['res', 'addr'],
   'network.listen': ['res', 'fd', 'backlog'],
   'network.send': ['res', 'data', 'tuple'],
-  'privilege.setuid': ['res', 'uid', 'ruid', 'euid', 'suid', 'old_uid', 'old_euid'],
-  'privilege.setgid': ['res', 'gid', 'rgid', 'egid', 'sgid', 'old_gid', 'old_egid'],
+  'privilege.setuid': ['res', 'uid', 'ruid', 'euid', 'suid', 'old_uid', 'old_euid', 'old_suid'],
+  'privilege.setgid': ['res', 'gid', 'rgid', 'egid', 'sgid', 'old_gid', 'old_egid', 'old_sgid'],
   'privilege.capset': ['res', 'cap_inheritable', 'cap_permitted', 'cap_effective', 'cap_old', 'cap_gained'],
   'privilege.prctl': ['res', 'option', 'arg2_str', 'arg2_int'],
   'namespace.unshare': ['res', 'flags'],
@@ -534,8 +534,10 @@ const NUMERIC_ARGS = new Set([
   'sgid',
   'old_uid',
   'old_euid',
+  'old_suid',
   'old_gid',
   'old_egid',
+  'old_sgid',
   'pid',
   'tid',
   'ptid',
@@ -603,10 +605,14 @@ function argRaw(e: PeregrineEvent, name: string): string | number | undefined {
       return k === 'privilege.setuid' ? pr?.old?.uid : undefined;
     case 'old_euid':
       return k === 'privilege.setuid' ? pr?.old?.euid : undefined;
+    case 'old_suid':
+      return k === 'privilege.setuid' ? pr?.old?.suid : undefined;
     case 'old_gid':
       return k === 'privilege.setgid' ? pr?.old?.gid : undefined;
     case 'old_egid':
       return k === 'privilege.setgid' ? pr?.old?.egid : undefined;
+    case 'old_sgid':
+      return k === 'privilege.setgid' ? pr?.old?.sgid : undefined;
     case 'cap_effective':
     case 'cap_permitted':
       return k === 'privilege.capset' ? joinCaps(pr?.cap_new) : undefined;

@@ -495,6 +495,16 @@ function benign(): PeregrineEvent[] {
       parent: proc('/usr/sbin/cron', ['cron'], root),
     }),
     open('/var/log/syslog', ['write', 'truncate'], proc('/usr/sbin/logrotate', ['logrotate'], root)),
+    // apt-get returning from its temporary _apt euid (seen live: real and saved uid stay 0)
+    ev('privilege.setuid', {
+      process: apt,
+      privilege: {
+        syscall: 'setresuid',
+        old: { uid: 0, euid: 42, suid: 0, gid: 0, egid: 65534, sgid: 0 },
+        new: { uid: 0, euid: 0, suid: 0, gid: 0, egid: 65534, sgid: 0 },
+      },
+      return_code: 0,
+    }),
     // the agent itself loading its programs
     ev('kernel.bpf', {
       process: proc('/usr/bin/node', ['node', 'bin/peregrine.js', 'run'], {
