@@ -240,10 +240,15 @@ describe('attack scenarios (default policy + default rules)', kernelTest, () => 
     try {
       const file = join(dir, 'events.jsonl');
       writeFileSync(file, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-      if (process.env.PEREGRINE_WRITE_FIXTURE) {
+      const fixtures = process.env.PEREGRINE_WRITE_FIXTURES;
+      if (fixtures) {
+        // test/fixtures/scenarios.*.jsonl: the repository's own path is replaced so no machine path is committed.
+        const scrub = (o: unknown) => JSON.stringify(o).split(root).join('<repo>');
+        writeFileSync(join(fixtures, 'scenarios.events.jsonl'), events.map((e) => `${scrub(e)}\n`).join(''));
+        const alerts = a.alerts.filter((al) => scenarioEvent(al.source_event));
         writeFileSync(
-          process.env.PEREGRINE_WRITE_FIXTURE,
-          events.map((e) => `${JSON.stringify(e)}\n`).join(''),
+          join(fixtures, 'scenarios.alerts.jsonl'),
+          alerts.map((al) => `${scrub(al)}\n`).join(''),
         );
       }
       const { stdout } = await execFileP(process.execPath, [BIN, 'replay', file], { maxBuffer: 1 << 26 });
