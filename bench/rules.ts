@@ -33,7 +33,8 @@ const { values, positionals } = parseArgs({
 
 let seq = 1;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const iso = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}.${String(ms % 1000).padStart(3, '0')}000000Z`;
+const iso = (ms: number) =>
+  `${new Date(ms).toISOString().slice(0, 19)}.${String(ms % 1000).padStart(3, '0')}000000Z`;
 
 function proc(binary: string, args: string[], cwd: string, uid: number, parent?: ProcessInfo): ProcessInfo {
   const pid = 1000 + seq++;
@@ -55,7 +56,15 @@ function proc(binary: string, args: string[], cwd: string, uid: number, parent?:
     parent_exec_id: parent?.exec_id ?? '',
     flags: ['exec'],
     cap: { effective: uid === 0 ? '000001ffffffffff' : '0000000000000000', permitted: '0000000000000000' },
-    ns: { pid: 4026531836, mnt: 4026531832, net: 4026531833, user: 4026531837, uts: 4026531838, ipc: 4026531839, cgroup: 4026531835 },
+    ns: {
+      pid: 4026531836,
+      mnt: 4026531832,
+      net: 4026531833,
+      user: 4026531837,
+      uts: 4026531838,
+      ipc: 4026531839,
+      cgroup: 4026531835,
+    },
     cgroup: { id: 1, name: '/system.slice/app.service' },
   };
 }
@@ -80,7 +89,12 @@ const PROGRAMS: Array<[string, string[], string, number]> = [
   ['/usr/bin/cat', ['cat', '/proc/meminfo'], '/', 0],
   ['/usr/bin/grep', ['grep', '-r', 'TODO', 'src'], '/home/dev/project/', 1000],
   ['/usr/sbin/nginx', ['nginx', '-g', 'daemon off;'], '/', 33],
-  ['/usr/lib/postgresql/15/bin/postgres', ['postgres', '-D', '/var/lib/postgresql/15/main'], '/var/lib/postgresql/', 105],
+  [
+    '/usr/lib/postgresql/15/bin/postgres',
+    ['postgres', '-D', '/var/lib/postgresql/15/main'],
+    '/var/lib/postgresql/',
+    105,
+  ],
   ['/usr/sbin/sshd', ['sshd', '-D'], '/', 0],
   ['/usr/lib/systemd/systemd-journald', ['systemd-journald'], '/', 0],
   ['/usr/bin/curl', ['curl', '-fsS', 'https://api.example.com/health'], '/srv/app/', 1000],
@@ -89,7 +103,10 @@ const PROGRAMS: Array<[string, string[], string, number]> = [
   ['/usr/sbin/cron', ['cron', '-f'], '/', 0],
 ];
 
-const shells = [proc('/usr/bin/bash', ['bash'], '/home/dev/', 1000), proc('/usr/sbin/sshd', ['sshd', '-D'], '/', 0)];
+const shells = [
+  proc('/usr/bin/bash', ['bash'], '/home/dev/', 1000),
+  proc('/usr/sbin/sshd', ['sshd', '-D'], '/', 0),
+];
 const processes: Array<{ p: ProcessInfo; parent: ProcessInfo }> = [];
 for (let i = 0; i < 4000; i++) {
   const [bin, args, cwd, uid] = pick(PROGRAMS);
@@ -97,7 +114,13 @@ for (let i = 0; i < 4000; i++) {
   processes.push({ p: proc(bin, [...args, `#${i}`], cwd, uid, parent), parent });
 }
 
-const WRITE_PATHS = ['/tmp/build-', '/home/dev/project/out/', '/var/lib/app/cache/', '/srv/app/logs/', '/run/user/1000/'];
+const WRITE_PATHS = [
+  '/tmp/build-',
+  '/home/dev/project/out/',
+  '/var/lib/app/cache/',
+  '/srv/app/logs/',
+  '/run/user/1000/',
+];
 const READ_SECRETS = ['/etc/shadow', '/root/.ssh/id_ed25519', '/root/.aws/credentials'];
 
 function base(kind: EventKind, ms: number): PeregrineEvent {
@@ -117,21 +140,46 @@ function makeEvent(i: number): PeregrineEvent {
   if (r < 2800) return { ...base('process.exit', ms), exit: { code: 0, signal: 0 } };
   if (r < 6800) {
     const path = `${pick(WRITE_PATHS)}${rnd(5000)}.${pick(['o', 'json', 'log', 'tmp'])}`;
-    return fileEv('file.open', ms, {
-      path,
-      path_source: 'kernel',
-      access: pick([['write', 'create', 'truncate'], ['write', 'append'], ['write']] as FileInfo['access'][]),
-      flags: 577,
-      mode: 0o644,
-    }, 3 + rnd(60));
+    return fileEv(
+      'file.open',
+      ms,
+      {
+        path,
+        path_source: 'kernel',
+        access: pick([
+          ['write', 'create', 'truncate'],
+          ['write', 'append'],
+          ['write'],
+        ] as FileInfo['access'][]),
+        flags: 577,
+        mode: 0o644,
+      },
+      3 + rnd(60),
+    );
   }
-  if (r < 7000) return fileEv('file.open', ms, { path: pick(READ_SECRETS), path_source: 'kernel', access: ['read'], flags: 0 }, 3);
-  if (r < 7700) return fileEv('file.unlink', ms, { path: `${pick(WRITE_PATHS)}${rnd(5000)}.tmp`, path_source: 'kernel' });
+  if (r < 7000)
+    return fileEv(
+      'file.open',
+      ms,
+      { path: pick(READ_SECRETS), path_source: 'kernel', access: ['read'], flags: 0 },
+      3,
+    );
+  if (r < 7700)
+    return fileEv('file.unlink', ms, { path: `${pick(WRITE_PATHS)}${rnd(5000)}.tmp`, path_source: 'kernel' });
   if (r < 8100) {
     const d = pick(WRITE_PATHS);
-    return fileEv('file.rename', ms, { path: `${d}${rnd(5000)}.tmp`, path_source: 'kernel', new_path: `${d}${rnd(5000)}.json` });
+    return fileEv('file.rename', ms, {
+      path: `${d}${rnd(5000)}.tmp`,
+      path_source: 'kernel',
+      new_path: `${d}${rnd(5000)}.json`,
+    });
   }
-  if (r < 8200) return fileEv('file.chmod', ms, { path: `/home/dev/project/out/${rnd(100)}`, path_source: 'kernel', mode: 0o755 });
+  if (r < 8200)
+    return fileEv('file.chmod', ms, {
+      path: `/home/dev/project/out/${rnd(100)}`,
+      path_source: 'kernel',
+      mode: 0o755,
+    });
   if (r < 9300) {
     return {
       ...base('network.connect', ms),
@@ -149,7 +197,14 @@ function makeEvent(i: number): PeregrineEvent {
   if (r < 9700) {
     return {
       ...base('network.accept', ms),
-      network: { family: 'inet', protocol: 'tcp', local_address: '10.0.0.5', local_port: 443, remote_address: '10.0.9.9', remote_port: 40000 + rnd(20000) },
+      network: {
+        family: 'inet',
+        protocol: 'tcp',
+        local_address: '10.0.0.5',
+        local_port: 443,
+        remote_address: '10.0.9.9',
+        remote_port: 40000 + rnd(20000),
+      },
       return_code: 7,
     };
   }
@@ -165,19 +220,41 @@ function makeEvent(i: number): PeregrineEvent {
     };
   }
   if (r < 9850) {
-    return { ...base('process.memfd_create', ms), kernel: { syscall: 'memfd_create', memfd_name: 'v8', memfd_flags: ['MFD_CLOEXEC'] }, return_code: 9 };
+    return {
+      ...base('process.memfd_create', ms),
+      kernel: { syscall: 'memfd_create', memfd_name: 'v8', memfd_flags: ['MFD_CLOEXEC'] },
+      return_code: 9,
+    };
   }
-  if (r < 9995) return fileEv('file.truncate', ms, { path: `/var/lib/app/cache/${rnd(100)}`, path_source: 'kernel' });
+  if (r < 9995)
+    return fileEv('file.truncate', ms, { path: `/var/lib/app/cache/${rnd(100)}`, path_source: 'kernel' });
   // Attacks: a miner, /etc/shadow by a script, a write below /etc.
   const { parent } = pick(processes);
   const kind = rnd(3);
   if (kind === 0) {
-    return { time: iso(ms), node: 'bench-node', kind: 'process.exec', process: proc('/tmp/.x/xmrig', ['xmrig', '-o', 'stratum+tcp://p:3333'], '/tmp/', 1000, parent), parent };
+    return {
+      time: iso(ms),
+      node: 'bench-node',
+      kind: 'process.exec',
+      process: proc('/tmp/.x/xmrig', ['xmrig', '-o', 'stratum+tcp://p:3333'], '/tmp/', 1000, parent),
+      parent,
+    };
   }
   if (kind === 1) {
-    return { ...fileEv('file.open', ms, { path: '/etc/shadow', path_source: 'kernel', access: ['read'] }, 3), process: proc('/usr/bin/python3.11', ['python3', 'x.py'], '/tmp/', 0, parent) };
+    return {
+      ...fileEv('file.open', ms, { path: '/etc/shadow', path_source: 'kernel', access: ['read'] }, 3),
+      process: proc('/usr/bin/python3.11', ['python3', 'x.py'], '/tmp/', 0, parent),
+    };
   }
-  return { ...fileEv('file.open', ms, { path: '/etc/ld.so.preload', path_source: 'kernel', access: ['write', 'create'] }, 3), process: proc('/usr/bin/dash', ['sh'], '/tmp/', 0, parent) };
+  return {
+    ...fileEv(
+      'file.open',
+      ms,
+      { path: '/etc/ld.so.preload', path_source: 'kernel', access: ['write', 'create'] },
+      3,
+    ),
+    process: proc('/usr/bin/dash', ['sh'], '/tmp/', 0, parent),
+  };
 }
 
 function throughput(): void {
@@ -222,10 +299,7 @@ function throughput(): void {
   emitted += collapser.flush().length;
   const stats = rules.stats();
   const sorted = [...perRound].sort((a, b) => a - b);
-  const evaluations = Object.values(stats.perRule ?? {}).reduce(
-    (s: number, r) => s + ((r as { evaluations?: number }).evaluations ?? 0),
-    0,
-  );
+  const evaluations = stats.perRule.reduce((s, r) => s + r.evaluations, 0);
   process.stdout.write(
     `${JSON.stringify({
       bench: 'rules-throughput',
@@ -237,6 +311,7 @@ function throughput(): void {
       offered,
       evaluated: stats.events,
       lost: offered - stats.events,
+      ignored_kind_without_rules: stats.eventsIgnored,
       rule_evaluations: evaluations,
       alerts,
       alerts_emitted_after_collapse: emitted,
