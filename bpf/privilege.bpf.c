@@ -571,9 +571,12 @@ int handle_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 	}
 	if (target) {
 		e->sys.flags |= PG_SYS_TARGET_FOUND;
-		e->target_pid = BPF_CORE_READ(target, tgid);
+		__u32 ttgid = BPF_CORE_READ(target, tgid);
+
+		e->target_pid = ttgid;
 		e->target_tid = BPF_CORE_READ(target, pid);
-		ent = bpf_map_lookup_elem(&pg_execs, &e->target_pid);
+		/* The key from the stack: 6.1 refuses ring-buffer memory as a map key. */
+		ent = bpf_map_lookup_elem(&pg_execs, &ttgid);
 		if (ent) {
 			e->target = ent->key;
 		} else {

@@ -13,7 +13,7 @@ import type { EventKind, PeregrineEvent } from '../../src/events/types.js';
 import { openHandles } from '../../src/kernel/index.js';
 import type { Policy } from '../../src/policy/types.js';
 import { kernelTest, sleep } from '../kernel/helpers.js';
-import { type RecordingAgent, startAgent } from '../process/agent.js';
+import { type RecordingAgent, run, startAgent } from '../process/agent.js';
 
 /** The real binary behind a command name (not a pyenv shim script): what the kernel reports. */
 function realBinary(cmd: string, python = false): string | undefined {
@@ -101,18 +101,22 @@ describe('privilege sensor', { skip }, () => {
     assert.equal(openHandles().total, 0, 'every kernel handle is closed after stop');
   });
 
-  test('unshare -r yields namespace.unshare with CLONE_NEWUSER, asked and changed', async () => {
-    const { stdout } = await promisify(execFile)(UNSHARE as string, ['-r', 'sh', '-c', 'echo $$'], {
-      encoding: 'utf8',
-    });
-    const pid = Number(stdout.trim()); // unshare execs sh in place: the same pid
-    const ev = await a.waitFor(of(pid, 'namespace.unshare'), 5000, 'namespace.unshare');
+  test('unshare -r yields namespace.unshare with CLONE_NEWUSER, asked and changed (or refused, with EPERM)', async () => {
+    // unshare execs true in place: the child's pid is unshare's.
+    const child = await run(UNSHARE as string, ['-r', 'true']);
+    const ev = await a.waitFor(of(child.pid, 'namespace.unshare'), 5000, 'namespace.unshare');
     assert.equal(ev.process.binary, UNSHARE);
     assert.equal(ev.privilege?.syscall, 'unshare');
     assert.deepEqual(ev.privilege?.namespaces, ['CLONE_NEWUSER']);
-    assert.deepEqual(ev.privilege?.namespaces_changed, ['CLONE_NEWUSER']);
-    assert.equal(ev.return_code, 0);
     assert.equal(ev.policy?.name, 'priv-watch');
+    if (child.code === 0) {
+      assert.deepEqual(ev.privilege?.namespaces_changed, ['CLONE_NEWUSER']);
+      assert.equal(ev.return_code, 0);
+    } else {
+      // A chroot (the VM's root) refuses new user namespaces: the attempt is reported all the same.
+      assert.deepEqual(ev.privilege?.namespaces_changed, []);
+      assert.equal(ev.return_code, -1); // -EPERM
+    }
   });
 
   test('os.setgid / os.setuid as root yield setgid and setuid with old and new ids', async () => {
@@ -200,21 +204,21 @@ libc.ptrace(17, child.pid, None, None)
 child.kill(); child.wait()
 print(json.dumps({"pid": os.getpid(), "child": child.pid, "r": r}))
 `);
-    const run = JSON.parse(out) as { pid: number; child: number; r: number };
-    assert.equal(run.r, 0);
-    const ev = await a.waitFor(of(run.pid, 'process.ptrace'), 5000, 'process.ptrace');
+    const res = JSON.parse(out) as { pid: number; child: number; r: number };
+    assert.equal(res.r, 0);
+    const ev = await a.waitFor(of(res.pid, 'process.ptrace'), 5000, 'process.ptrace');
     assert.equal(ev.ptrace?.request, 'PTRACE_ATTACH');
-    assert.equal(ev.ptrace?.target_pid, run.child);
+    assert.equal(ev.ptrace?.target_pid, res.child);
     assert.equal(ev.ptrace?.target_binary, SLEEP);
     const exec = await a.waitFor(
-      (e) => e.kind === 'process.exec' && e.process.pid === run.child,
+      (e) => e.kind === 'process.exec' && e.process.pid === res.child,
       5000,
       'the tracee exec',
     );
     assert.equal(ev.ptrace?.target_exec_id, exec.process.exec_id);
     assert.equal(ev.return_code, 0);
     // PTRACE_DETACH is not an attach or a write: not reported.
-    assert.equal(a.events.filter(of(run.pid, 'process.ptrace')).length, 1);
+    assert.equal(a.events.filter(of(res.pid, 'process.ptrace')).length, 1);
   });
 
   test('prctl(PR_SET_NO_NEW_PRIVS) is reported; PR_SET_NAME is not', async () => {
@@ -236,19 +240,21 @@ assert libc.prctl(38, 1, 0, 0, 0) == 0
 r = libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)
 if r == 0:
     os._exit(0)
-os.waitpid(r, 0)
-print(json.dumps({"pid": os.getpid(), "child": r}))
+err = ctypes.get_errno()
+if r > 0:
+    os.waitpid(r, 0)
+print(json.dumps({"pid": os.getpid(), "child": r, "errno": err}))
 `);
-    const run = JSON.parse(out) as { pid: number; child: number };
-    assert.ok(run.child > 0);
+    const res = JSON.parse(out) as { pid: number; child: number; errno: number };
     const ev = await a.waitFor(
-      (e) => of(run.pid, 'namespace.unshare')(e) && e.privilege?.syscall === 'clone',
+      (e) => of(res.pid, 'namespace.unshare')(e) && e.privilege?.syscall === 'clone',
       5000,
       'clone',
     );
     assert.deepEqual(ev.privilege?.namespaces, ['CLONE_NEWUSER']);
     assert.deepEqual(ev.privilege?.namespaces_changed, [], "the caller's own namespaces stay");
-    assert.equal(ev.return_code, run.child);
+    // The child's pid, or -errno where new user namespaces are refused (a chroot).
+    assert.equal(ev.return_code, res.child > 0 ? res.child : -res.errno);
   });
 
   test('nsenter --net yields namespace.setns with CLONE_NEWNET', async () => {
