@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `peregrine` command line: parses arguments and hands off to one command.
 import { parseArgs } from 'node:util';
+import { containersCommand } from './containers.js';
 import { eventsCommand, policyCommand } from './policy.js';
 import { replayCommand, rulesValidateCommand } from './rules.js';
 import { runCommand } from './run.js';
@@ -31,6 +32,9 @@ commands:
   events    follow the running agent's events
               --output json|compact   --kind KIND (repeatable, a prefix like "file" works)
               --pid PID   --policy NAME
+              --container NAME_OR_ID   --pod NAMESPACE/NAME (or NAME)
+  containers  list the running containers the agent knows, with their event counts
+              --json                  machine-readable output
   status    report what this kernel supports, and the counters of a running agent
               --json                  machine-readable output
   help      this text
@@ -104,6 +108,14 @@ export async function main(argv: string[]): Promise<number> {
         container: values.container,
         pod: values.pod,
       });
+    }
+    case 'containers': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { json: { type: 'boolean', default: false }, socket: { type: 'string' } },
+        strict: true,
+      });
+      return containersCommand({ json: values.json === true, socket: values.socket });
     }
     case 'help':
     case '--help':
