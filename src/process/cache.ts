@@ -34,20 +34,50 @@ export interface ProcessRecord {
   flags: ProcessFlag[];
 }
 
-/** One cached identity. `json` is the serialised `ProcessInfo`, built once. */
-export interface ProcessEntry {
+/**
+ * One cached identity. `info` (the public ProcessInfo) and `json` (it,
+ * serialised) are built on first use and then reused for every event: most
+ * forks exec at once and are never printed, so they never pay for either
+ * (bench/pipeline: JSON.stringify per upsert was 39% of the decode path).
+ */
+export class ProcessEntry {
   readonly pid: number;
   readonly ktime: number;
   readonly parentPid: number;
   readonly parentKtime: number;
   /** Capability masks behind `info.cap` (a forked child inherits them). */
   readonly capMasks: { readonly effective: number; readonly permitted: number };
-  readonly info: ProcessInfo;
-  readonly json: string;
   /** Monotonic ms when the process exited, 0 while alive. */
-  exitedAt: number;
+  exitedAt = 0;
   /** Events attributed to this identity (for `peregrine` listings and tests). */
-  events: number;
+  events = 0;
+  private rec: ProcessRecord | undefined;
+  private built: ProcessInfo | undefined;
+  private serialised: string | undefined;
+  private readonly owner: ProcessCache;
+
+  constructor(rec: ProcessRecord, owner: ProcessCache) {
+    this.pid = rec.pid;
+    this.ktime = rec.ktime;
+    this.parentPid = rec.parentPid;
+    this.parentKtime = rec.parentKtime;
+    this.capMasks = { effective: rec.capEffective, permitted: rec.capPermitted };
+    this.rec = rec;
+    this.owner = owner;
+  }
+
+  get info(): ProcessInfo {
+    if (this.built === undefined) {
+      this.built = this.owner.buildInfo(this.rec as ProcessRecord);
+      this.rec = undefined; // info holds the same strings and arrays
+    }
+    return this.built;
+  }
+
+  get json(): string {
+    if (this.serialised === undefined) this.serialised = JSON.stringify(this.info);
+    return this.serialised;
+  }
 }
 
 export interface ProcessCacheOptions {
@@ -95,7 +125,7 @@ export class ProcessCache {
     this.clock = opts.clock;
   }
 
-  /** Builds the identity's context once and caches it. A repeated record (seed and exec racing) keeps the first. */
+  /** Caches an identity (its context is built on first use). A repeated record (seed and exec racing) keeps the first. */
   upsert(rec: ProcessRecord): ProcessEntry {
     const key = keyOf(rec.pid, rec.ktime);
     const existing = this.byKey.get(key);
@@ -103,7 +133,19 @@ export class ProcessCache {
       this.counters.updated++;
       return existing;
     }
-    const info: ProcessInfo = {
+    const entry = new ProcessEntry(rec, this);
+    this.byKey.set(key, entry);
+    const previous = this.byPid.get(rec.pid);
+    if (previous === undefined || previous.ktime <= rec.ktime) this.byPid.set(rec.pid, entry);
+    this.alive++;
+    this.counters.inserted++;
+    if (this.byKey.size > this.maxEntries) this.evict();
+    return entry;
+  }
+
+  /** The public ProcessInfo of a record (ProcessEntry.info calls it once). */
+  buildInfo(rec: ProcessRecord): ProcessInfo {
+    return {
       exec_id: execId(this.node, rec.pid, rec.ktime),
       pid: rec.pid,
       tid: rec.tid,
@@ -124,24 +166,6 @@ export class ProcessCache {
       ns: rec.ns,
       cgroup: { id: rec.cgroupId, name: rec.cgroupName },
     };
-    const entry: ProcessEntry = {
-      pid: rec.pid,
-      ktime: rec.ktime,
-      parentPid: rec.parentPid,
-      parentKtime: rec.parentKtime,
-      capMasks: { effective: rec.capEffective, permitted: rec.capPermitted },
-      info,
-      json: JSON.stringify(info),
-      exitedAt: 0,
-      events: 0,
-    };
-    this.byKey.set(key, entry);
-    const previous = this.byPid.get(rec.pid);
-    if (previous === undefined || previous.ktime <= rec.ktime) this.byPid.set(rec.pid, entry);
-    this.alive++;
-    this.counters.inserted++;
-    if (this.byKey.size > this.maxEntries) this.evict();
-    return entry;
   }
 
   /** The identity for a kernel key, or undefined (counted as a miss). */

@@ -67,11 +67,21 @@ export class KernelClock {
     return this.offsetMs + (ktime + this.offsetNs) / 1e6;
   }
 
+  // "YYYY-MM-DDTHH:MM:SS." of the last second formatted: events come in bursts
+  // within one second, so most timestamps only format their nanoseconds.
+  private secondMs = Number.NaN;
+  private secondPrefix = '';
+
   toIso(ktime: number): string {
     const rest = ktime + this.offsetNs;
     const wholeMs = Math.floor(rest / 1e6);
-    const iso = new Date(this.offsetMs + wholeMs).toISOString(); // ...T10:00:00.123Z
-    const subMs = Math.floor(rest - wholeMs * 1e6);
-    return `${iso.slice(0, 23)}${String(subMs).padStart(6, '0')}Z`;
+    const epochMs = this.offsetMs + wholeMs;
+    const second = epochMs - (epochMs % 1000);
+    if (second !== this.secondMs) {
+      this.secondMs = second;
+      this.secondPrefix = new Date(second).toISOString().slice(0, 20);
+    }
+    const ns = (epochMs - second) * 1e6 + Math.floor(rest - wholeMs * 1e6);
+    return `${this.secondPrefix}${String(ns).padStart(9, '0')}Z`;
   }
 }

@@ -66,10 +66,11 @@ export class StreamSink {
     this.flush();
     if (this.closed) return;
     this.closed = true;
+    // end() calls back once every queued write reached the descriptor ('drain'
+    // alone may never come for a last small write); autoClose is off, so the fd stays open.
     await new Promise<void>((resolve) => {
-      if (this.stream.writableLength === 0) resolve();
-      else this.stream.once('drain', () => resolve());
       this.stream.once('error', () => resolve());
+      this.stream.end(() => resolve());
     });
   }
 }
