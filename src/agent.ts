@@ -234,12 +234,10 @@ export class Agent {
       processSensor.load();
       const shared = this.sharedMaps(processSensor);
       this.writer = new FilterWriter(shared);
-      this.loadSensors(shared, {
-        wakeupBytes,
-        selfPid: process.pid,
-        hostMntNs: nsInode('mnt'),
-        hostPidNs: nsInode('pid'),
-      });
+      this.sensorSetup = {
+        shared,
+        config: { wakeupBytes, selfPid: process.pid, hostMntNs: nsInode('mnt'), hostPidNs: nsInode('pid') },
+      };
       this.decodeCtx = this.makeDecodeContext();
       await this.startEnforcement();
       if (this.opts.containers !== false) {
@@ -309,9 +307,16 @@ export class Agent {
   }
 
   // A sensor whose object cannot load here is reported, not fatal: the others still run.
-  private loadSensors(shared: SharedMaps, config: SensorConfig): void {
+  private sensorSetup: { shared: SharedMaps; config: SensorConfig } | undefined;
+  private readonly loadedSensors = new Set<string>();
+
+  // A sensor's object is loaded once a policy or rule needs one of its kinds:
+  // loading verifies every program it has, which is most of the start-up time.
+  private loadSensors(shared: SharedMaps, config: SensorConfig, kinds: ReadonlySet<EventKind>): void {
     for (const make of SENSORS) {
       const sensor = make();
+      if (this.loadedSensors.has(sensor.name) || !sensor.kinds.some((k) => kinds.has(k))) continue;
+      this.loadedSensors.add(sensor.name);
       try {
         sensor.load(shared, config);
       } catch (err) {
@@ -385,6 +390,7 @@ export class Agent {
   }
 
   private attachAll(kinds: ReadonlySet<EventKind>): void {
+    if (this.sensorSetup !== undefined) this.loadSensors(this.sensorSetup.shared, this.sensorSetup.config, kinds);
     for (const s of this.sensors) {
       const mine = new Set([...kinds].filter((k) => s.kinds.includes(k)));
       const report = s.attach(mine);
