@@ -238,6 +238,7 @@ export class Agent {
         shared,
         config: { wakeupBytes, selfPid: process.pid, hostMntNs: nsInode('mnt'), hostPidNs: nsInode('pid') },
       };
+      this.loadSensors(shared, this.sensorSetup.config, new Set());
       this.decodeCtx = this.makeDecodeContext();
       await this.startEnforcement();
       if (this.opts.containers !== false) {
@@ -315,7 +316,9 @@ export class Agent {
   private loadSensors(shared: SharedMaps, config: SensorConfig, kinds: ReadonlySet<EventKind>): void {
     for (const make of SENSORS) {
       const sensor = make();
-      if (this.loadedSensors.has(sensor.name) || !sensor.kinds.some((k) => kinds.has(k))) continue;
+      // The enforcer always loads: attestation and pinned-state adoption need it before any policy.
+      const wanted = sensor instanceof EnforceSensor || sensor.kinds.some((k) => kinds.has(k));
+      if (this.loadedSensors.has(sensor.name) || !wanted) continue;
       this.loadedSensors.add(sensor.name);
       try {
         sensor.load(shared, config);
