@@ -28,10 +28,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PG_FMODE_READ 0x1
 #define PG_FMODE_WRITE 0x2
 
-/* Pin directory prefix (e.g. "/sys/fs/bpf/peregrine"): bpf() OBJ_GET under it is tampering. */
-const volatile char pin_prefix[64] = {};
-const volatile __u32 pin_prefix_len = 0;
-
 /* Anchor for BTF: the enforcement types reach src/generated/records.ts through this object. */
 const volatile struct {
 	enum pg_enforce_backend backend;
@@ -105,9 +101,9 @@ static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 kind, __u3
 	if (pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH) || pg_filter_port(&f, port) ||
 	    pg_filter_addr(&f, family, addr))
 		return 1;
-	if (pg_enf_decide(&d, &f, 1, 0))
+	if (pg_enf_decide(&d, &f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY))
 		return 1;
-	flags = pg_enf_signal(&d);
+	flags = pg_enf_deny_flags(&d);
 
 	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
 	if (e) {
@@ -185,9 +181,9 @@ int handle_sock_create(struct bpf_sock *ctx)
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_ADDR) ||
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH))
 		return 1;
-	if (pg_enf_decide(&d, &f, 1, 0))
+	if (pg_enf_decide(&d, &f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY))
 		return 1;
-	flags = pg_enf_signal(&d);
+	flags = pg_enf_deny_flags(&d);
 	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
 	if (e) {
 		pg_enf_fill(e, task, &d, PG_KIND_NET_CONNECT, PG_ENF_SOCK_CREATE, flags,
@@ -292,7 +288,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
 			   PG_PATH_MAX))
 		return 0;
-	if (pg_enf_decide(&d, &f, 0, 1))
+	if (pg_enf_decide(&d, &f, PG_ENF_CAN_SIGNAL))
 		return 0;
 	flags = pg_enf_signal(&d);
 	emit_path(s, task, &d, PG_KIND_EXEC, PG_ENF_EXEC, flags, start);
@@ -367,7 +363,7 @@ static __always_inline int open_exit(long ret)
 	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
 			   PG_PATH_MAX))
 		return 0;
-	if (pg_enf_decide(&d, &f, 0, 1))
+	if (pg_enf_decide(&d, &f, PG_ENF_CAN_SIGNAL))
 		return 0;
 	flags = pg_enf_signal(&d);
 	emit_path(s, task, &d, PG_KIND_FILE_OPEN, PG_ENF_SYS_OPEN, flags, start);
@@ -400,37 +396,6 @@ int handle_exit_creat(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- self-protection: detect -------------------------------------------- */
 
-static __always_inline void tamper(__u32 what, __u32 sig, __u32 target, __u32 cmd, __s32 result,
-				   const char *user_path)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_tamper_event *e;
-	struct pg_exec_entry *ent;
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-
-	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
-	if (!e)
-		return;
-	__builtin_memset(e, 0, sizeof(*e));
-	header(&e->hdr, PG_REC_TAMPER, sizeof(*e), bpf_ktime_get_ns());
-	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
-	if (ent)
-		e->key = ent->key;
-	else
-		pg_task_key(task, &e->key);
-	e->pid = tgid;
-	e->tid = BPF_CORE_READ(task, pid);
-	e->what = what;
-	e->signal = sig;
-	e->target = target;
-	e->bpf_cmd = cmd;
-	e->result = result;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (user_path)
-		bpf_probe_read_user_str(e->path, sizeof(e->path), user_path);
-	bpf_ringbuf_submit(e, wakeup_flags());
-}
-
 /*
  * signal_generate (tp_btf, 5.5+) fires for every signal sent, with the
  * target task: a fatal or stopping signal aimed at the agent by another
@@ -450,7 +415,7 @@ int BPF_PROG(handle_signal_generate, int sig, struct kernel_siginfo *info, struc
 	/* SIGINT 2, SIGKILL 9, SIGTERM 15, SIGSTOP 19: the ones that stop the agent. */
 	if (sig != 2 && sig != 9 && sig != 15 && sig != 19)
 		return 0;
-	tamper(PG_TAMPER_SIGNAL, sig, target, 0, result, NULL);
+	tamper(PG_TAMPER_SIGNAL, sig, target, 0, result, NULL, 0);
 	return 0;
 }
 
@@ -477,7 +442,7 @@ int handle_enter_bpf(struct trace_event_raw_sys_enter *ctx)
 	if (!self_tgid || me == self_tgid)
 		return 0;
 	if (cmd == PG_BPF_PROG_DETACH || cmd == PG_BPF_LINK_DETACH) {
-		tamper(PG_TAMPER_BPF, 0, self_tgid, cmd, 0, NULL);
+		tamper(PG_TAMPER_BPF, 0, self_tgid, cmd, 0, NULL, 0);
 		return 0;
 	}
 	if (cmd != PG_BPF_OBJ_GET || !pin_prefix_len)
@@ -493,6 +458,6 @@ int handle_enter_bpf(struct trace_event_raw_sys_enter *ctx)
 		if (buf[i] != pin_prefix[i])
 			return 0;
 	}
-	tamper(PG_TAMPER_BPF, 0, self_tgid, cmd, 0, pathname);
+	tamper(PG_TAMPER_BPF, 0, self_tgid, cmd, 0, pathname, 0);
 	return 0;
 }

@@ -10,7 +10,7 @@ import {
   containerFilter,
   scopePolicies,
 } from './container/enrich.js';
-import { EnforceSensor, policyState, probeOnce } from './enforce/index.js';
+import { EnforceSensor, PinnedState, policyState, probeOnce } from './enforce/index.js';
 import {
   type EventContext,
   encodeAlert,
@@ -66,6 +66,10 @@ export interface AgentOptions {
   onEvent?: (ev: PeregrineEvent, ctx: EventContext) => void;
   /** Called for every alert emitted (after collapsing). */
   onAlert?: (alert: Alert) => void;
+  /** Pin enforcement links and maps in bpffs so they outlive the agent; adopt pinned state at start. */
+  keepEnforcing?: boolean;
+  /** Deny signals to the agent and bpf() detaches by others where BPF-LSM runs (else alert only). */
+  protectSelf?: boolean;
   /** Container and pod attribution and selector scoping (docs/containers.md); false: off. Default on. */
   containers?: false | ContainerEnricherOptions;
 }
@@ -194,6 +198,7 @@ export class Agent {
   private readonly collapser: Collapser;
   private alerts = 0;
   private enforcer: EnforceSensor | undefined;
+  private pinned: PinnedState | undefined;
   private containers: ContainerEnricher | undefined;
 
   constructor(opts: AgentOptions = {}) {
@@ -226,11 +231,13 @@ export class Agent {
       emit: (ev, ctx) => this.emit(ev, ctx),
       other: (view, at, type) => this.decodeOther(view, at, type),
       flush: () => this.sink?.flush(),
+      reuse: (name) => this.pinned?.map(name),
     });
     this.process = processSensor;
     const attached: string[] = [];
     let seeded = 0;
     try {
+      if (this.opts.keepEnforcing === true) this.pinned = PinnedState.open();
       processSensor.load();
       const shared = this.sharedMaps(processSensor);
       this.writer = new FilterWriter(shared);
@@ -320,6 +327,10 @@ export class Agent {
       const wanted = sensor instanceof EnforceSensor || sensor.kinds.some((k) => kinds.has(k));
       if (this.loadedSensors.has(sensor.name) || !wanted) continue;
       this.loadedSensors.add(sensor.name);
+      if (sensor instanceof EnforceSensor) {
+        sensor.pinned = this.pinned;
+        sensor.guardDeny = this.opts.protectSelf === true;
+      }
       try {
         sensor.load(shared, config);
       } catch (err) {
@@ -627,6 +638,8 @@ export class Agent {
     this.sensors = [];
     this.enforcer = undefined;
     this.process?.close();
+    this.pinned?.close();
+    this.pinned = undefined;
     this.process = undefined;
     this.containers?.close();
     this.containers = undefined;

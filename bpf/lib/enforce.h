@@ -20,6 +20,12 @@
 #define PG_SIGKILL 9
 #define PG_EPERM 1
 
+/* Pin directory prefix (e.g. "/sys/fs/bpf/peregrine"): bpf() OBJ_GET or unlink under it is tampering. */
+const volatile char pin_prefix[64] = {};
+const volatile __u32 pin_prefix_len = 0;
+/* Self-protection: 1 = deny (where the kernel allows: BPF-LSM), 0 = detect and alert only. */
+const volatile __u32 guard_deny = 0;
+
 /* Per rule slot, per CPU: actions taken and would-be actions (monitor mode). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -37,8 +43,15 @@ struct pg_enf_decision {
 	__u32 kill; /* some enforcing rule asks kill */
 	__u32 signal; /* some enforcing rule asks this signal (the last one seen) */
 	__u32 would_action; /* strongest would-be action */
-	__u32 can_deny; /* the hook can fail the operation */
-	__u32 can_signal; /* the hook may call bpf_send_signal */
+	__u32 mode; /* enum pg_enf_mode: what the hook can do */
+};
+
+/* What a hook can do; each backend owns the actions it can take and ignores the rest. */
+enum pg_enf_mode {
+	PG_ENF_CAN_DENY = 1 << 0, /* fail the operation (cgroup, LSM) */
+	PG_ENF_CAN_SIGNAL = 1 << 1, /* bpf_send_signal (tracing programs) */
+	/* kill where signals are impossible: deny instead (cgroup hooks; attested "degraded") */
+	PG_ENF_KILL_AS_DENY = 1 << 2,
 };
 
 static __always_inline void pg_rules_set(struct pg_rules *r, __u32 slot)
@@ -67,12 +80,16 @@ static long pg_enf_step(__u32 i, void *ctx)
 		return 0;
 	act = a->action;
 	/* A hook that cannot fail the operation ignores deny rules (another backend owns them). */
-	if (act == PG_ACTION_DENY && !d->can_deny)
+	if (act == PG_ACTION_DENY && !(d->mode & PG_ENF_CAN_DENY))
 		return 0;
-	/* A hook that cannot signal turns kill into deny (cgroup hooks: the caller gets EPERM). */
-	if (act == PG_ACTION_KILL && !d->can_signal)
-		act = d->can_deny ? PG_ACTION_DENY : PG_ACTION_AUDIT;
-	if (act == PG_ACTION_SIGNAL && !d->can_signal)
+	/*
+	 * kill and signal belong to the signalling hooks; a cgroup hook turns
+	 * kill into deny (the caller gets EPERM), an LSM hook leaves them to
+	 * the tracepoints (one record per operation).
+	 */
+	if (act == PG_ACTION_KILL && !(d->mode & PG_ENF_CAN_SIGNAL))
+		act = (d->mode & PG_ENF_KILL_AS_DENY) ? PG_ACTION_DENY : PG_ACTION_AUDIT;
+	if (act == PG_ACTION_SIGNAL && !(d->mode & PG_ENF_CAN_SIGNAL))
 		act = PG_ACTION_AUDIT;
 	if (act == PG_ACTION_AUDIT)
 		return 0;
@@ -102,13 +119,11 @@ static long pg_enf_step(__u32 i, void *ctx)
  * (only audit rules matched). Costs nothing unless some rule matched: the
  * hooks call it only after the filter left rules.
  */
-static __always_inline int pg_enf_decide(struct pg_enf_decision *d, struct pg_filter *f,
-					 int can_deny, int can_signal)
+static __always_inline int pg_enf_decide(struct pg_enf_decision *d, struct pg_filter *f, __u32 mode)
 {
 	__builtin_memset(d, 0, sizeof(*d));
 	d->f = f;
-	d->can_deny = can_deny;
-	d->can_signal = can_signal;
+	d->mode = mode;
 	bpf_loop(PG_RULE_SLOTS, pg_enf_step, d, 0);
 	return pg_rules_empty(&d->acted);
 }
@@ -126,24 +141,29 @@ static __always_inline __u32 pg_enf_action(const struct pg_enf_decision *d)
 }
 
 /*
+ * The record flags of a decision in a hook that only denies (cgroup, LSM).
+ * No bpf_send_signal call here: cgroup programs may not reference the helper
+ * before 6.x kernels ("unknown func bpf_send_signal" on 6.1), even unreached.
+ */
+static __always_inline __u32 pg_enf_deny_flags(const struct pg_enf_decision *d)
+{
+	if (d->deny || d->kill)
+		return PG_ENF_DENIED;
+	return d->signal ? 0 : PG_ENF_MONITOR;
+}
+
+/*
  * Sends the signals the decision asks for to the current process (the
- * whole thread group). A signal is delivered on the way back to user space:
- * the operation in progress completes (or fails, when denied) first.
+ * whole thread group), from tracing hooks only. A signal is delivered on the
+ * way back to user space: the operation in progress completes first.
  */
 static __always_inline __u32 pg_enf_signal(const struct pg_enf_decision *d)
 {
-	__u32 flags = 0;
-
-	if (d->kill) {
-		flags |= bpf_send_signal(PG_SIGKILL) ? PG_ENF_SIGNAL_FAILED : PG_ENF_KILLED;
-	} else if (d->signal) {
-		flags |= bpf_send_signal(d->signal) ? PG_ENF_SIGNAL_FAILED : PG_ENF_SIGNALLED;
-	}
-	if (d->deny || d->kill)
-		flags |= d->can_deny ? PG_ENF_DENIED : 0;
-	if (!d->kill && !d->deny && !d->signal)
-		flags |= PG_ENF_MONITOR;
-	return flags;
+	if (d->kill)
+		return bpf_send_signal(PG_SIGKILL) ? PG_ENF_SIGNAL_FAILED : PG_ENF_KILLED;
+	if (d->signal)
+		return bpf_send_signal(d->signal) ? PG_ENF_SIGNAL_FAILED : PG_ENF_SIGNALLED;
+	return PG_ENF_MONITOR;
 }
 
 /* Fills the fixed part of an enforcement record (not the network or path parts). */
@@ -172,6 +192,39 @@ static __always_inline void pg_enf_fill(struct pg_enforce_event *e, struct task_
 	e->action = pg_enf_action(d);
 	e->flags = flags;
 	e->signal = d->kill ? PG_SIGKILL : d->signal;
+}
+
+/* Reports someone aiming at the agent or its pinned objects (PG_REC_TAMPER). */
+static __always_inline void tamper(__u32 what, __u32 sig, __u32 target, __u32 cmd, __s32 result,
+				   const char *user_path, __u32 flags)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pg_tamper_event *e;
+	struct pg_exec_entry *ent;
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	header(&e->hdr, PG_REC_TAMPER, sizeof(*e), bpf_ktime_get_ns());
+	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
+	if (ent)
+		e->key = ent->key;
+	else
+		pg_task_key(task, &e->key);
+	e->pid = tgid;
+	e->tid = BPF_CORE_READ(task, pid);
+	e->what = what;
+	e->signal = sig;
+	e->target = target;
+	e->bpf_cmd = cmd;
+	e->result = result;
+	e->flags = flags;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (user_path)
+		bpf_probe_read_user_str(e->path, sizeof(e->path), user_path);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 #endif /* PG_LIB_ENFORCE_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `peregrine` command line: parses arguments and hands off to one command.
 import { parseArgs } from 'node:util';
+import { removePinnedState } from '../enforce/pin.js';
 import { containersCommand } from './containers.js';
 import { eventsCommand, policyCommand } from './policy.js';
 import { replayCommand, rulesValidateCommand } from './rules.js';
@@ -24,6 +25,8 @@ commands:
               --rules FILE_OR_DIR     Falco-format rules (repeatable; default: rules/peregrine_rules.yaml)
               --no-rules              run without detection rules
               --only-alerts           print alerts only
+              --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
+              --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
@@ -35,6 +38,7 @@ commands:
               --container NAME_OR_ID   --pod NAMESPACE/NAME (or NAME)
   containers  list the running containers the agent knows, with their event counts
               --json                  machine-readable output
+  cleanup   remove pinned enforcement state (/sys/fs/bpf/peregrine) left by --keep-enforcing
   status    report what this kernel supports, and the counters of a running agent
               --json                  machine-readable output
   help      this text
@@ -109,6 +113,15 @@ export async function main(argv: string[]): Promise<number> {
         pod: values.pod,
       });
     }
+    case 'cleanup': {
+      const removed = removePinnedState();
+      process.stdout.write(
+        removed.length > 0
+          ? `removed ${removed.length} pins:\n${removed.map((p) => `  ${p}\n`).join('')}`
+          : 'nothing pinned\n',
+      );
+      return 0;
+    }
     case 'containers': {
       const { values } = parseArgs({
         args: rest,
@@ -153,6 +166,8 @@ function parseRunArgs(args: string[]) {
       rules: { type: 'string', multiple: true },
       'no-rules': { type: 'boolean', default: false },
       'only-alerts': { type: 'boolean', default: false },
+      'keep-enforcing': { type: 'boolean', default: false },
+      'protect-self': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -172,5 +187,7 @@ function parseRunArgs(args: string[]) {
     forks: values.forks === true,
     rulePaths: values['no-rules'] === true ? null : (values.rules ?? []),
     onlyAlerts: values['only-alerts'] === true,
+    keepEnforcing: values['keep-enforcing'] === true,
+    protectSelf: values['protect-self'] === true,
   };
 }

@@ -10,7 +10,8 @@ export {
   capabilitiesOf,
   policyState,
 } from './attest.js';
-export { BACKEND_NAMES, EnforceSensor, PIN_ROOT, type RuleCounts } from './sensor.js';
+export { ensureBpffs, PinnedState, pinRoot, removePinnedState } from './pin.js';
+export { BACKEND_NAMES, EnforceSensor, type RuleCounts } from './sensor.js';
 
 let probed: Promise<FeatureReport> | undefined;
 

@@ -25,6 +25,7 @@ import type { ProcessEntry } from '../process/cache.js';
 import { objectPath } from '../sensors/paths.js';
 import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from '../sensors/sensor.js';
 import { type Attestation, attestPolicies, type Capabilities, capabilitiesOf } from './attest.js';
+import { type PinnedState, pinRoot } from './pin.js';
 
 /** Backend (enum pg_enforce_backend) → the program section named in events and attestations. */
 export const BACKEND_NAMES: Readonly<Record<number, string>> = {
@@ -69,6 +70,8 @@ const PROGRAMS: Readonly<Record<string, readonly string[]>> = {
 
 /** Self-protection (detect and alert): always attached while the sensor runs. */
 const GUARD_PROGRAMS = ['handle_signal_generate', 'handle_enter_bpf'];
+/** Self-protection that denies (BPF-LSM, with guardDeny); never pinned, so `peregrine cleanup` always works. */
+const LSM_GUARD_PROGRAMS = ['handle_task_kill', 'handle_bpf'];
 
 const KIND_NAMES: Readonly<Record<number, EventKind>> = {
   [PgKind.PG_KIND_NET_CONNECT]: 'network.connect',
@@ -89,8 +92,8 @@ const ACTION_NAMES: Readonly<Record<number, 'audit' | 'deny' | 'kill' | 'signal'
 /** Maps the LSM object shares with the enforce object besides the process object's. */
 const ENFORCE_SHARED = ['pg_enf_counts'];
 
-/** The pin directory of --keep-enforcing (bpffs). */
-export const PIN_ROOT = '/sys/fs/bpf/peregrine';
+/** With --keep-enforcing: kept up to date so binary selectors match while no process sensor runs. */
+const KEEP_PROGRAMS = ['handle_exec', 'handle_fork_keep'];
 
 function ip(family: number, addr: readonly number[]): string {
   if (family === 2) return addr.slice(0, 4).join('.');
@@ -125,6 +128,10 @@ export class EnforceSensor implements Sensor {
   private readonly tamperRec = createPgTamperEvent();
   private readonly counters = { records: 0, tamper: 0, decode_errors: 0, attach_errors: 0 };
   private readonly unsupportedNotes: string[] = [];
+  /** --keep-enforcing: pin links and maps there, adopt what is pinned (set before load). */
+  pinned: PinnedState | undefined;
+  /** Self-protection denies (BPF-LSM only) instead of only alerting (set before useFeatures). */
+  guardDeny = false;
   /** Called for every tamper record (the agent wires its alert path). */
   onTamper: ((ev: PeregrineEvent, what: string, ctx: { process: ProcessEntry }) => void) | undefined;
 
@@ -134,11 +141,13 @@ export class EnforceSensor implements Sensor {
     const obj = BpfObject.open(objectPath('enforce'));
     this.object = obj;
     this.configure(obj, shared, config);
-    const prefix = Buffer.alloc(64);
-    prefix.write(PIN_ROOT);
-    obj.setConst('pin_prefix', prefix);
-    obj.setConst('pin_prefix_len', PIN_ROOT.length);
+    const counts = this.pinned?.map('pg_enf_counts');
+    if (counts !== undefined) obj.reuseMap('pg_enf_counts', counts);
     obj.load();
+    if (this.pinned !== undefined) {
+      for (const name of shared.names()) this.pinned.pinMap(shared.get(name));
+      this.pinned.pinMap(obj.map('pg_enf_counts'));
+    }
   }
 
   private configure(obj: BpfObject, shared: SharedMaps, config: SensorConfig): void {
@@ -148,6 +157,13 @@ export class EnforceSensor implements Sensor {
     obj.setConst('self_tgid', config.selfPid);
     obj.setConst('host_mnt_ns', config.hostMntNs);
     obj.setConst('host_pid_ns', config.hostPidNs);
+    const root = pinRoot();
+    const prefix = Buffer.alloc(64);
+    prefix.write(root);
+    obj.setConst('pin_prefix', prefix);
+    obj.setConst('pin_prefix_len', Math.min(root.length, 64));
+    // Not with pins: a deny that outlived the agent would lock out `peregrine cleanup` too.
+    obj.setConst('guard_deny', this.guardDeny && this.pinned === undefined);
   }
 
   /**
@@ -236,18 +252,31 @@ export class EnforceSensor implements Sensor {
       if (target === undefined) continue;
       for (const p of PROGRAMS[b] ?? []) want.set(p, target);
     }
+    const pinned = this.pinned;
+    if (pinned !== undefined) for (const p of KEEP_PROGRAMS) want.set(p, obj);
+    const guards = new Set(GUARD_PROGRAMS);
+    if (this.lsmObject !== undefined && this.guardDeny && pinned === undefined)
+      for (const p of LSM_GUARD_PROGRAMS) {
+        want.set(p, this.lsmObject);
+        guards.add(p);
+      }
     for (const p of GUARD_PROGRAMS) want.set(p, obj);
     for (const [name, link] of this.links) {
       if (!want.has(name)) {
+        if (pinned !== undefined && !guards.has(name)) link.unpin();
         link.close();
         this.links.delete(name);
       }
     }
+    // Adopted links (pinned by an earlier agent) keep enforcing; dropped when no policy needs them.
+    for (const name of [...(pinned?.adoptedLinks ?? [])]) if (!want.has(name)) pinned?.dropLink(name);
     const cgroup = findMount('cgroup2');
     for (const [name, target] of want) {
-      if (this.links.has(name)) continue;
+      if (this.links.has(name) || pinned?.adoptedLinks.has(name) === true) continue;
       try {
-        this.links.set(name, target.attach(name, { cgroupPath: cgroup }));
+        const link = target.attach(name, { cgroupPath: cgroup });
+        this.links.set(name, link);
+        if (pinned !== undefined && !guards.has(name)) pinned.pinLink(link);
       } catch (err) {
         this.counters.attach_errors++;
         unsupported.push(`enforce ${name}: ${err instanceof Error ? err.message : String(err)}`);
@@ -257,7 +286,8 @@ export class EnforceSensor implements Sensor {
     const sections = new Map<string, string>();
     for (const o of [obj, this.lsmObject])
       for (const p of o?.programs() ?? []) sections.set(p.name, p.section);
-    return { attached: [...this.links.keys()].map((n) => sections.get(n) ?? n), unsupported };
+    const names = [...this.links.keys(), ...(pinned?.adoptedLinks ?? [])];
+    return { attached: names.map((n) => sections.get(n) ?? n), unsupported };
   }
 
   /** Links by program name (for --keep-enforcing pins). */
@@ -374,7 +404,13 @@ export class EnforceSensor implements Sensor {
       taken += c.taken;
       would += c.would;
     }
-    return { ...this.counters, links: this.links.size, actions_taken: taken, actions_would: would };
+    return {
+      ...this.counters,
+      links: this.links.size,
+      adopted_links: this.pinned?.adoptedLinks.size ?? 0,
+      actions_taken: taken,
+      actions_would: would,
+    };
   }
 
   close(): void {

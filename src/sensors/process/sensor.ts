@@ -48,6 +48,8 @@ export interface ProcessSensorOptions {
   other?: (view: DataView, at: number, type: number) => boolean;
   /** Called after each batch: sinks write what the batch produced in one go. */
   flush: () => void;
+  /** A pinned map to reuse for a shared map before load (--keep-enforcing adopts pinned state). */
+  reuse?: (name: string) => BpfMap | undefined;
 }
 
 export interface ProcessSensorStats {
@@ -110,6 +112,11 @@ export class ProcessSensor {
     obj.setConst('self_tgid', process.pid);
     obj.setMaxEntries('pg_events', this.opts.ringBytes);
     obj.setMaxEntries('pg_execs', this.opts.execsMax);
+    // --keep-enforcing: the shared maps pinned by an earlier agent (src/enforce/pin.ts) are adopted.
+    for (const name of ProcessSensor.SHARED_MAPS) {
+      const pinned = this.opts.reuse?.(name);
+      if (pinned !== undefined) obj.reuseMap(name, pinned);
+    }
     obj.load();
   }
 
