@@ -348,7 +348,7 @@ export class ContainerEnricher {
       return;
     }
     entry.info.in_container_init_tree = v;
-    (entry as { json: string }).json = JSON.stringify(entry.info);
+    reserialise(entry);
     this.initDone.add(entry);
   }
 
@@ -511,6 +511,26 @@ export class ContainerEnricher {
     this.closed = true;
     this.watcher?.close();
     if (this.ownResolver) this.resolver.close();
+  }
+}
+
+/**
+ * Makes the entry's cached JSON include a field set on `info` after it was serialised. The cache
+ * serialises lazily (usually after this layer set the field); when an earlier event already
+ * serialised it, the cached text is dropped (a data property is rewritten; for the lazy getter,
+ * its cache field is cleared). Never throws: the event path must not fail here.
+ */
+function reserialise(entry: ProcessEntry): void {
+  try {
+    const own = Object.getOwnPropertyDescriptor(entry, 'json');
+    if (own?.writable === true) {
+      (entry as { json: string }).json = JSON.stringify(entry.info);
+      return;
+    }
+    const e = entry as unknown as Record<string, unknown>;
+    if (typeof e.serialised === 'string') e.serialised = undefined;
+  } catch {
+    // keep the old text: the field is still on the event object
   }
 }
 
