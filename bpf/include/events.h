@@ -44,9 +44,9 @@ enum pg_record_type {
 	PG_REC_BPF = 65, /* struct pg_bpf_event */
 	PG_REC_KEXEC = 66, /* struct pg_kexec_event */
 	PG_REC_MEMFD = 67, /* struct pg_memfd_event */
-	PG_REC_ENFORCE_FIRST = 80, /* 80..95: enforcement (bpf/enforce.bpf.c, bpf/enforce_lsm.bpf.c) */
-	PG_REC_ENFORCE = 80, /* struct pg_enforce_event: an action taken (or, in monitor mode, not) */
-	PG_REC_TAMPER = 81, /* struct pg_tamper_event: someone aimed at the agent or its pinned state */
+	PG_REC_ENFORCE_FIRST = 80, /* 80..95: enforce.bpf.c, enforce_lsm.bpf.c */
+	PG_REC_ENFORCE = 80, /* struct pg_enforce_event: an action taken or would-be */
+	PG_REC_TAMPER = 81, /* struct pg_tamper_event: someone aimed at the agent */
 };
 
 /* Capacities compiled into the objects (bytes, without NUL). */
