@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+// Unit tests of the container glue: selector semantics and keys, policy scoping, the events filter, the listing, the cgroup watcher.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { formatContainers } from '../../src/cli/containers.js';
+import {
+  containerFilter,
+  imageRepository,
+  matchSelector,
+  NO_CGROUP,
+  scopePolicies,
+  selectorLabels,
+} from '../../src/container/enrich.js';
+import { CgroupWatcher } from '../../src/container/watch.js';
+import type { ContainerInfo, PeregrineEvent, PodInfo } from '../../src/events/types.js';
+import { compileFilter } from '../../src/policy/compile.js';
+import type { Policy } from '../../src/policy/types.js';
+
+const c: ContainerInfo = {
+  id: 'a'.repeat(64),
+  name: 'app',
+  image: 'docker.io/library/nginx:1.25',
+  image_id: 'sha256:00',
+  runtime: 'containerd',
+  labels: { 'io.kubernetes.container.name': 'app', team: 'x' },
+};
+const pod: PodInfo = { namespace: 'shop', name: 'web-1', uid: 'u-1', labels: { app: 'web' } };
+
+test('imageRepository drops tag and digest, keeps registry ports', () => {
+  assert.equal(imageRepository('docker.io/library/nginx:1.25'), 'docker.io/library/nginx');
+  assert.equal(imageRepository('localhost:5000/x/y'), 'localhost:5000/x/y');
+  assert.equal(imageRepository('localhost:5000/x/y:t@sha256:ab'), 'localhost:5000/x/y');
+  assert.equal(imageRepository('busybox'), 'busybox');
+});
+
+test('selector labels: own, pod, and the reserved keys', () => {
+  const l = selectorLabels(c, pod);
+  assert.equal(l.team, 'x');
+  assert.equal(l.app, 'web');
+  assert.equal(l['peregrine.dev/container-name'], 'app');
+  assert.equal(l['peregrine.dev/image'], 'docker.io/library/nginx:1.25');
+  assert.equal(l['peregrine.dev/image-repository'], 'docker.io/library/nginx');
+  assert.equal(l['peregrine.dev/runtime'], 'containerd');
+  assert.equal(l['io.kubernetes.pod.namespace'], 'shop');
+  assert.equal(l['io.kubernetes.pod.name'], 'web-1');
+  assert.equal(
+    selectorLabels({ ...c, name: '', image: '' }, undefined)['peregrine.dev/container-name'],
+    undefined,
+  );
+});
+
+test('matchSelector: Kubernetes semantics', () => {
+  const l = selectorLabels(c, pod);
+  assert.equal(matchSelector({}, l), true);
+  assert.equal(
+    matchSelector({ matchLabels: { app: 'web', 'io.kubernetes.pod.namespace': 'shop' } }, l),
+    true,
+  );
+  assert.equal(matchSelector({ matchLabels: { app: 'db' } }, l), false);
+  const ex = (operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist', key: string, values?: string[]) =>
+    matchSelector({ matchExpressions: [{ key, operator, values }] }, l);
+  assert.equal(ex('In', 'peregrine.dev/image-repository', ['docker.io/library/nginx']), true);
+  assert.equal(ex('In', 'app', ['db']), false);
+  assert.equal(ex('NotIn', 'app', ['db']), true);
+  assert.equal(ex('NotIn', 'absent', ['x']), true, 'NotIn matches an absent key');
+  assert.equal(ex('Exists', 'team'), true);
+  assert.equal(ex('Exists', 'absent'), false);
+  assert.equal(ex('DoesNotExist', 'absent'), true);
+  assert.equal(ex('DoesNotExist', 'team'), false);
+});
+
+const selPolicy = (cgroupIds?: { in?: number[]; notIn?: number[] }): Policy => ({
+  apiVersion: 'peregrine.dev/v1alpha1',
+  kind: 'Policy',
+  metadata: { name: 'scoped' },
+  spec: {
+    mode: 'monitor',
+    selector: { matchLabels: { app: 'web' } },
+    rules: [
+      {
+        name: 'r',
+        kinds: ['file.open'],
+        match: { paths: { prefix: ['/etc/'] }, ...(cgroupIds !== undefined ? { cgroupIds } : {}) },
+        action: 'audit',
+      },
+    ],
+  },
+  source: { file: 't' },
+});
+
+test('scopePolicies: selector policies get the cgroup ids; nothing selected = the id no cgroup has', () => {
+  const plain: Policy = {
+    ...selPolicy(),
+    metadata: { name: 'plain' },
+    spec: { ...selPolicy().spec, selector: undefined },
+  };
+  const [s, p] = scopePolicies([selPolicy(), plain], () => [7, 9]);
+  assert.deepEqual(s.spec.rules[0].match.cgroupIds, { in: [7, 9] });
+  assert.equal(p, plain, 'policies without a selector are untouched');
+  const [none] = scopePolicies([selPolicy()], () => []);
+  assert.deepEqual(none.spec.rules[0].match.cgroupIds, { in: [NO_CGROUP] });
+  const [both] = scopePolicies([selPolicy({ in: [9, 11], notIn: [3] })], () => [7, 9]);
+  assert.deepEqual(
+    both.spec.rules[0].match.cgroupIds,
+    { in: [9], notIn: [3] },
+    "intersected with the rule's own in",
+  );
+  // compiled: the cgroup dimension is constrained, with exactly the selected ids allowed
+  const img = compileFilter(scopePolicies([selPolicy()], () => []));
+  const cg = img.values.filter((v) => v.dim === 7);
+  assert.deepEqual(
+    cg.map((v) => v.value),
+    [0n],
+  );
+});
+
+test('containerFilter: name, id, id prefix; pod NS/NAME or NAME', () => {
+  const ev = (container?: ContainerInfo, p?: PodInfo) => ({ container, pod: p }) as unknown as PeregrineEvent;
+  assert.equal(containerFilter(null, null), undefined);
+  const byName = containerFilter('app', null);
+  assert.equal(byName?.(ev(c)), true);
+  assert.equal(byName?.(ev(undefined)), false);
+  assert.equal(containerFilter('aaaaaa', null)?.(ev(c)), true);
+  assert.equal(containerFilter('aaa', null)?.(ev(c)), false, 'prefixes shorter than 6 do not match');
+  assert.equal(containerFilter(null, 'shop/web-1')?.(ev(c, pod)), true);
+  assert.equal(containerFilter(null, 'other/web-1')?.(ev(c, pod)), false);
+  assert.equal(containerFilter(null, 'web-1')?.(ev(c, pod)), true);
+  assert.equal(containerFilter('app', 'shop/web-1')?.(ev(c, undefined)), false);
+});
+
+test('formatContainers: one aligned line per container', () => {
+  const text = formatContainers([
+    { cgroup_id: 5, cgroup: '/x', container: c, pod, pending: false, events: 12, policies: ['scoped'] },
+    {
+      cgroup_id: 6,
+      cgroup: '/y',
+      container: { ...c, id: 'b'.repeat(64), name: '', image: '' },
+      pending: true,
+      events: 0,
+      policies: [],
+    },
+  ]);
+  const lines = text.trimEnd().split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[0], /^CONTAINER\s+NAME\s+IMAGE\s+RUNTIME\s+POD\s+EVENTS\s+POLICIES$/);
+  assert.match(
+    lines[1],
+    /^a{12}\s+app\s+docker\.io\/library\/nginx:1\.25\s+containerd\s+shop\/web-1\s+12\s+scoped$/,
+  );
+  assert.match(lines[2], /^b{12}\s+-\s+\(looking up\)\s+containerd\s+-\s+0\s+-$/);
+});
+
+test('CgroupWatcher: reports directories at start, new ones (also nested, made at once) and removals', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pg-cgw-'));
+  mkdirSync(join(root, 'old'));
+  const created: string[] = [];
+  const removed: string[] = [];
+  const w = new CgroupWatcher(root, {
+    created: (p, id) => {
+      created.push(p);
+      assert.equal(id, statSync(root + p).ino);
+    },
+    removed: (p) => removed.push(p),
+  });
+  try {
+    w.start();
+    assert.deepEqual(created, ['/old']);
+    mkdirSync(join(root, 'kubepods', 'pod1', 'c1'), { recursive: true });
+    const until = Date.now() + 3000;
+    while (!created.includes('/kubepods/pod1/c1') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(created, ['/old', '/kubepods', '/kubepods/pod1', '/kubepods/pod1/c1']);
+    rmdirSync(join(root, 'kubepods', 'pod1', 'c1'));
+    while (!removed.includes('/kubepods/pod1/c1') && Date.now() < until + 3000)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(removed, ['/kubepods/pod1/c1']);
+    assert.equal(w.stats().watches, 4);
+  } finally {
+    w.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
