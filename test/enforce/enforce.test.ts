@@ -248,6 +248,36 @@ describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip },
     rec.agent.applyPolicies([]);
   });
 
+  test('self-protection: a signal aimed at the agent and bpf() on its pin directory raise alerts', async () => {
+    // The agent runs in this process: catch SIGINT so the probe signal is harmless.
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
+    try {
+      execFileSync('/bin/kill', ['-INT', String(process.pid)]);
+      await sleep(300);
+      // OBJ_GET of a (missing) path under the pin directory: the attempt is what counts.
+      try {
+        execFileSync('bpftool', ['map', 'show', 'pinned', '/sys/fs/bpf/peregrine/maps/pg_f_actions'], {
+          stdio: 'ignore',
+        });
+      } catch {
+        // no such pin: bpftool fails after the bpf() call
+      }
+      const deadline = Date.now() + 5000;
+      const want = () =>
+        rec.alerts.some(
+          (a) => a.rule === 'Agent tampering' && /^signal 2 sent to the agent/.test(a.output),
+        ) && rec.alerts.some((a) => a.rule === 'Agent tampering' && /^bpf\(\) command 7 /.test(a.output));
+      while (!want() && Date.now() < deadline) await sleep(50);
+      assert.ok(want(), JSON.stringify(rec.alerts.map((a) => a.output)));
+      const sig = rec.alerts.find((a) => /^signal 2/.test(a.output));
+      assert.equal(sig?.priority, 'CRITICAL');
+      assert.match(sig?.output ?? '', /by kill \(pid \d+\)/);
+    } finally {
+      process.off('SIGINT', ignore);
+    }
+  });
+
   test('attestation matches this kernel: LSM-only denies are never enforced without BPF-LSM', async () => {
     const features = await probeOnce();
     const lsm = features.lsm.status === 'supported';

@@ -48,6 +48,9 @@ describe('BPF-LSM deny (enforce_lsm.bpf.c)', { skip }, () => {
     chmodSync(bin, 0o755);
     const proc = BpfObject.open(objectPath('process'));
     const enf = new EnforceSensor();
+    enf.guardDeny = true; // --protect-self: denies where BPF-LSM runs
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
     try {
       proc.load();
       const shared: SharedMaps = { get: (n) => proc.map(n), names: () => ProcessSensor.SHARED_MAPS };
@@ -102,6 +105,12 @@ describe('BPF-LSM deny (enforce_lsm.bpf.c)', { skip }, () => {
       // Other files and binaries are untouched.
       assert.equal(execFileSync('/bin/sh', ['-c', 'echo ok'], { encoding: 'utf8' }).trim(), 'ok');
 
+      // Self-protection denies: another process may not signal the agent.
+      assert.ok(report.attached.includes('lsm/task_kill'), JSON.stringify(report));
+      const kill = spawnSync('/bin/kill', ['-INT', String(process.pid)], { encoding: 'utf8' });
+      assert.notEqual(kill.status, 0, 'kill -INT of the agent went through');
+      assert.match(kill.stderr, /not permitted/i);
+
       // monitor: the same policy, one map update later, denies nothing and counts.
       const monitor: Policy = { ...policy, spec: { ...policy.spec, mode: 'monitor' } };
       const img2 = compileFilter([monitor]);
@@ -113,6 +122,7 @@ describe('BPF-LSM deny (enforce_lsm.bpf.c)', { skip }, () => {
       assert.equal(open2.status, 0);
       assert.ok((enf.ruleCounts().find((c) => c.rule === 'no-open')?.would ?? 0) >= 1);
     } finally {
+      process.off('SIGINT', ignore);
       enf.close();
       proc.close();
       rmSync(dir, { recursive: true, force: true });
