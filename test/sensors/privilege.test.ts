@@ -273,10 +273,8 @@ print(json.dumps({"pid": os.getpid(), "child": r, "errno": err}))
 
   test('a binary no policy names: no event in user space, counted as filtered in the kernel', async () => {
     const before = counters().kernel_filtered;
-    const { stdout } = await promisify(execFile)(otherUnshare, ['-r', 'sh', '-c', 'echo $$'], {
-      encoding: 'utf8',
-    });
-    const pid = Number(stdout.trim());
+    // The attempt counts whether or not this kernel lets it through (a chroot refuses it).
+    const { pid } = await run(otherUnshare, ['-r', 'true']);
     await sleep(300);
     assert.equal(a.events.filter((e) => e.process.pid === pid && e.kind === 'namespace.unshare').length, 0);
     assert.ok(counters().kernel_filtered > before, 'the kernel filtered the call');
