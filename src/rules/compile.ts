@@ -23,6 +23,64 @@ export interface Compiled {
   unsupported: Set<string>;
   /** evt.type names no Peregrine kind answers to. */
   unknownSyscalls: Set<string>;
+  /**
+   * The condition specialised for one kind (its KIND_BIT): kind-only checks
+   * folded to constants and dropped, so the per-kind rule lists skip them.
+   * Absent: `fn` as is.
+   */
+  spec?: (bit: number) => Pred;
+}
+
+/**
+ * Evaluation generation: RuleSet.evaluate() bumps it once per event. A field
+ * read by several checks (proc.name, pg.write_path, fd.name ...) is extracted
+ * once per event and generation, then served from a one-entry memo.
+ */
+export const evalGeneration = { n: 0 };
+
+function memoized(get: ResolvedField['get']): ResolvedField['get'] {
+  let lastEvent: PeregrineEvent | undefined;
+  let lastGen = -1;
+  let value: ReturnType<ResolvedField['get']>;
+  return (e) => {
+    if (e === lastEvent && lastGen === evalGeneration.n) return value;
+    value = get(e);
+    lastEvent = e;
+    lastGen = evalGeneration.n;
+    return value;
+  };
+}
+
+/** Constant predicates: specialisation recognises them by identity. */
+export const TRUE: Pred = () => true;
+export const FALSE: Pred = () => false;
+
+/** `c` specialised for the kind whose bit is `bit` (see Compiled.spec). */
+export function specialize(c: Compiled, bit: number): Pred {
+  if (c.pure) return (c.mask & bit) !== 0 ? TRUE : FALSE;
+  return c.spec !== undefined ? c.spec(bit) : c.fn;
+}
+
+function combine(t: 'and' | 'or', fns: Pred[]): Pred {
+  if (fns.length === 1) return fns[0];
+  if (t === 'and') {
+    if (fns.length === 2) {
+      const [a, b] = fns;
+      return (e) => a(e) && b(e);
+    }
+    return (e) => {
+      for (let i = 0; i < fns.length; i++) if (!fns[i](e)) return false;
+      return true;
+    };
+  }
+  if (fns.length === 2) {
+    const [a, b] = fns;
+    return (e) => a(e) || b(e);
+  }
+  return (e) => {
+    for (let i = 0; i < fns.length; i++) if (fns[i](e)) return true;
+    return false;
+  };
 }
 
 /** Where a condition came from, to turn text offsets into file:line. */
@@ -96,6 +154,8 @@ export function globToRegExp(glob: string, ignoreCase: boolean): RegExp {
 export class Compiler {
   private readonly macroCache = new Map<string, Compiled>();
   private readonly macroStack: string[] = [];
+  /** One memoized extractor per field as written, shared by every check that reads it. */
+  private readonly getters = new Map<string, ResolvedField['get']>();
 
   constructor(private readonly host: CompileHost) {}
 
@@ -163,6 +223,14 @@ export class Compiler {
           ...c,
           mask,
           fn: c.pure ? maskTest(mask) : (e) => !inner(e),
+          spec: c.pure
+            ? undefined
+            : (bit) => {
+                const s = specialize(c, bit);
+                if (s === TRUE) return FALSE;
+                if (s === FALSE) return TRUE;
+                return (e) => !s(e);
+              },
         };
       }
       case 'macro':
@@ -181,29 +249,28 @@ export class Compiler {
     if (pure) fn = maskTest(mask);
     else {
       // Kind-only parts first: they are a single bit test and often decide the answer.
-      const fns = [...parts].sort((a, b) => Number(b.pure) - Number(a.pure)).map((p) => p.fn);
-      if (t === 'and') {
-        if (fns.length === 2) {
-          const [a, b] = fns;
-          fn = (e) => a(e) && b(e);
-        } else
-          fn = (e) => {
-            for (let i = 0; i < fns.length; i++) if (!fns[i](e)) return false;
-            return true;
-          };
-      } else if (fns.length === 2) {
-        const [a, b] = fns;
-        fn = (e) => a(e) || b(e);
-      } else
-        fn = (e) => {
-          for (let i = 0; i < fns.length; i++) if (fns[i](e)) return true;
-          return false;
-        };
+      fn = combine(
+        t,
+        [...parts].sort((a, b) => Number(b.pure) - Number(a.pure)).map((p) => p.fn),
+      );
     }
+    const spec = (bit: number): Pred => {
+      // Constants decide (and: FALSE, or: TRUE) or drop out.
+      const decide = t === 'and' ? FALSE : TRUE;
+      const neutral = t === 'and' ? TRUE : FALSE;
+      const fns: Pred[] = [];
+      for (const p of parts) {
+        const s = specialize(p, bit);
+        if (s === decide) return decide;
+        if (s !== neutral) fns.push(s);
+      }
+      return fns.length === 0 ? neutral : combine(t, fns);
+    };
     return {
       fn,
       mask,
       pure,
+      spec: pure ? undefined : spec,
       fields: union(parts, (p) => p.fields),
       unsupported: union(parts, (p) => p.unsupported),
       unknownSyscalls: union(parts, (p) => p.unknownSyscalls),
@@ -240,6 +307,14 @@ export class Compiler {
         'field',
       );
 
+    if (!f.kindOnly && f.supported) {
+      let get = this.getters.get(f.name);
+      if (get === undefined) {
+        get = memoized(f.get);
+        this.getters.set(f.name, get);
+      }
+      f = { ...f, get };
+    }
     const fn = buildCheck(f, n.op, values, failValue, failOp);
     const fields = new Set([f.name]);
     const unsupported = f.supported ? (NO_STRINGS as Set<string>) : new Set([f.name]);

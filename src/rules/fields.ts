@@ -261,11 +261,18 @@ const MODE_BITS: ReadonlyArray<[number, string]> = [
   [0o1, 'S_IXOTH'],
 ];
 
+// Few distinct flag values occur on a host: their text is built once (bounded).
+const openFlagsText = new Map<number, string>();
+
 function renderOpenFlags(flags: number): string {
+  const known = openFlagsText.get(flags);
+  if (known !== undefined) return known;
   const acc = flags & 3;
   const names = [acc === 0 ? 'O_RDONLY' : acc === 1 ? 'O_WRONLY' : 'O_RDWR'];
   for (const [bit, name] of OPEN_FLAGS) if (flags & bit) names.push(name);
-  return names.join('|');
+  const text = names.join('|');
+  if (openFlagsText.size < 4096) openFlagsText.set(flags, text);
+  return text;
 }
 
 function renderMode(mode: number): string {

@@ -781,6 +781,7 @@ class Loader {
         unsupportedOutputFields: [...new Set(output.unsupported)].sort(),
         fields: [...c.fields].sort(),
         fn: c.fn,
+        spec: c.spec,
         mask: c.mask,
         output,
         evaluations: 0,

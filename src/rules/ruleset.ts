@@ -2,7 +2,7 @@
 // RuleSet: compiled rules indexed by event kind; evaluate() is the hot path and allocates nothing when no rule matches.
 
 import type { Alert, EventKind, PeregrineEvent, Priority } from '../events/types.js';
-import type { Pred } from './compile.js';
+import { evalGeneration, type Pred } from './compile.js';
 import { KIND_INDEX, KINDS, maskToKinds } from './kinds.js';
 import type { CompiledOutput } from './output.js';
 
@@ -50,6 +50,8 @@ export interface RuleInfo {
 /** One compiled rule; counters are plain fields so the hot path only increments. */
 export interface CompiledRule extends RuleInfo {
   fn: Pred;
+  /** `fn` specialised per kind bit (kind-only checks folded); absent: `fn` for every kind. */
+  spec?: (bit: number) => Pred;
   mask: number;
   output: CompiledOutput;
   evaluations: number;
@@ -109,6 +111,8 @@ export class RuleSet {
   readonly warnings: readonly LoadWarning[];
   private readonly all: CompiledRule[];
   private readonly byKind: Array<CompiledRule[] | null>;
+  /** Per kind, each listed rule's condition specialised for that kind (same order as byKind). */
+  private readonly fnsByKind: Array<Pred[] | null>;
   private readonly kindsMask: number;
   private readonly skippedBySource: Record<string, number>;
   private readonly skippedUnknown: number;
@@ -127,6 +131,7 @@ export class RuleSet {
     let belowMin = 0;
     // Empty kind lists become null so the hot path tests one pointer (fastify's trick).
     this.byKind = KINDS.map(() => null);
+    this.fnsByKind = KINDS.map(() => null);
     let mask = 0;
     for (const r of init.rules) {
       if (!r.enabled) continue;
@@ -137,9 +142,16 @@ export class RuleSet {
       mask |= r.mask;
       for (let i = 0; i < KINDS.length; i++) {
         if (!(r.mask & (1 << i))) continue;
+        const fn = r.spec !== undefined ? r.spec(1 << i) : r.fn;
         const list = this.byKind[i];
-        if (list) list.push(r);
-        else this.byKind[i] = [r];
+        const fns = this.fnsByKind[i];
+        if (list && fns) {
+          list.push(r);
+          fns.push(fn);
+        } else {
+          this.byKind[i] = [r];
+          this.fnsByKind[i] = [fn];
+        }
       }
     }
     this.skippedUnknown = init.skippedOther;
@@ -155,8 +167,11 @@ export class RuleSet {
    */
   evaluate(event: PeregrineEvent): readonly Alert[] {
     this.counter.n++;
-    const list = this.byKind[KIND_INDEX[event.kind]];
-    if (!list) {
+    evalGeneration.n++;
+    const k = KIND_INDEX[event.kind];
+    const list = this.byKind[k];
+    const fns = this.fnsByKind[k];
+    if (!list || !fns) {
       this.eventsIgnored++;
       return EMPTY;
     }
@@ -166,7 +181,7 @@ export class RuleSet {
       r.evaluations++;
       let hit: boolean;
       try {
-        hit = r.fn(event);
+        hit = fns[i](event);
       } catch {
         r.errors++;
         this.errorsTotal++;
@@ -204,7 +219,7 @@ export class RuleSet {
   /** Every loaded syscall rule (enabled or not), in file order. */
   rules(): RuleInfo[] {
     return this.all.map(
-      ({ fn: _f, mask: _m, output: _o, evaluations: _e, matches: _x, errors: _r, ...info }) => info,
+      ({ fn: _f, spec: _s, mask: _m, output: _o, evaluations: _e, matches: _x, errors: _r, ...info }) => info,
     );
   }
 
