@@ -282,6 +282,34 @@ static __always_inline int pg_filter_begin(struct pg_filter *f, __u32 kind,
 	return pg_rules_empty(&f->rules);
 }
 
+struct pg_suffix_walk {
+	const char *buf;
+	__u8 *out; /* PG_SUFFIX_MAX bytes */
+	__u32 mask;
+	__u32 start;
+	__u32 end;
+	__u32 len;
+};
+
+/* Copies the base name backwards, one byte per call, until '/' or the start. */
+static long pg_suffix_step(__u32 i, void *ctx)
+{
+	struct pg_suffix_walk *w = ctx;
+	char c;
+
+	if (i >= PG_SUFFIX_MAX || i >= w->end - w->start)
+		return 1;
+	c = w->buf[(w->end - 1 - i) & w->mask];
+	if (c == '/')
+		return 1;
+	barrier_var(i); /* keep the bound check and the store on one register */
+	if (i >= PG_SUFFIX_MAX)
+		return 1;
+	w->out[i] = c;
+	w->len = i + 1;
+	return 0;
+}
+
 /*
  * Narrows by path: rules that leave paths open, or whose exact path, prefix
  * or file-name suffix matches. `buf[start .. end)` is the path, masked by
@@ -295,7 +323,7 @@ static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, 
 	struct pg_filter_scratch *s;
 	const struct pg_rules *r;
 	struct pg_rules allow;
-	__u32 zero = 0, len, i, name;
+	__u32 zero = 0, len;
 	__u64 name_hash, plen;
 
 	if (!wild)
@@ -325,19 +353,21 @@ static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, 
 			pg_rules_or(&allow, r);
 
 		/*
-		 * The base name, reversed, against the suffix trie. One loop that
-		 * stops at the '/' and copies as it goes: two loops (find the
-		 * '/', then copy) made the verifier walk every pair of
-		 * iterations, over its budget once a hook checks two paths.
+		 * The base name, reversed, against the suffix trie. The scan runs
+		 * in bpf_loop(): its callback is verified once, where an inline
+		 * loop of PG_SUFFIX_MAX steps was verified step by step in every
+		 * hook, and twice in hooks that check two paths (seconds per load).
 		 */
-		len = 0;
-		for (i = 0; i < PG_SUFFIX_MAX; i++) {
-			name = end - 1 - i;
-			if (i >= end - start || buf[name & mask] == '/')
-				break;
-			s->key.data[i] = buf[name & mask];
-			len++;
-		}
+		struct pg_suffix_walk w = {
+			.buf = buf,
+			.out = s->key.data,
+			.mask = mask,
+			.start = start,
+			.end = end,
+		};
+
+		bpf_loop(PG_SUFFIX_MAX, pg_suffix_step, &w, 0);
+		len = w.len;
 		s->key.prefixlen = 32 + 8 * (len > PG_SUFFIX_MAX ? PG_SUFFIX_MAX : len);
 		r = bpf_map_lookup_elem(&pg_f_suffix, &s->key);
 		if (r)
