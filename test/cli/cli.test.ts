@@ -51,7 +51,7 @@ describe('peregrine run / status', kernelTest, () => {
     dir = mkdtempSync(join(tmpdir(), 'pg-cli-'));
     sock = join(dir, 'control.sock');
     agent = startCli(['run', '--output', 'compact', '--socket', sock, '--poll-ms', '10']);
-    await until('the startup line', () => agent.stderr().includes('peregrine: running on'));
+    await until('the startup line', () => agent.stderr().includes('peregrine: running on'), 60_000);
   });
 
   after(async () => {
