@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // BPF object: open, configure before load (consts, max_entries, autoload), load, list, close.
+#include <malloc.h>
 #include "peregrine.h"
 
 #include <bpf/btf.h>
@@ -339,6 +340,12 @@ static napi_value object_load(napi_env env, napi_callback_info info)
 	o->loaded = true; /* libbpf refuses a second load even after a failure */
 	if (err)
 		return pg_throw_load(env, "load", bpf_object__name(o->obj), err);
+	/*
+	 * libbpf parsed the kernel's BTF (tens of MiB) for CO-RE and freed it;
+	 * hand those pages back so the agent's resident size reflects what it
+	 * keeps, not the load's peak.
+	 */
+	malloc_trim(0);
 	return NULL;
 }
 
