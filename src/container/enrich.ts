@@ -384,6 +384,8 @@ export class ContainerEnricher {
       const r = this.resolver.resolve(info.cgroup.id, info.cgroup.name, info.pid);
       if (!r.pending || all || now >= h.until) {
         if (r.pending) this.s.held_timeouts++;
+        if (r.container !== undefined) h.ev.container = r.container;
+        if (r.pod !== undefined) h.ev.pod = r.pod;
         ready.push(h);
       } else keep.push(h);
     }

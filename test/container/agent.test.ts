@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../../src/api/control.js';
 import { formatCounters } from '../../src/cli/status.js';
 import type { ContainerListing } from '../../src/container/enrich.js';
@@ -22,6 +23,9 @@ const skip = 'skip' in prepared ? prepared.skip : false;
 const env: NodeJS.ProcessEnv = 'env' in prepared ? { ...process.env, ...prepared.env } : process.env;
 const IMG = env.IMG_BUSYBOX ?? 'localhost/peregrine-busybox:latest';
 const KPOD = env.KPOD ?? join(RECIPE, 'cri', 'kpod.py');
+
+/** The CLI entry point (bin/peregrine.js), from dist/test/container/. */
+const CLI = fileURLToPath(new URL('../../../bin/peregrine.js', import.meta.url));
 
 const sfx = Math.random().toString(16).slice(2, 8);
 
@@ -377,11 +381,19 @@ describe('containers through the real agent', { skip }, () => {
     });
     assert.ok(got.length > 0);
     for (const e of got) assert.equal(e.pod?.name, `web-${sfx}`);
+    // The command line, as a user runs it (async: the agent answers from this process).
+    const table = await runAsync(process.execPath, [CLI, 'containers', '--socket', socket]);
+    assert.match(table, /^CONTAINER\s+NAME\s+IMAGE\s+RUNTIME\s+POD\s+EVENTS\s+POLICIES$/m);
+    const podRow = table.split('\n').find((l) => l.startsWith(pod.cid.slice(0, 12)));
+    assert.match(podRow ?? '', new RegExp(`\\sapp\\s.*\\scontainerd\\s+pgag/web-${sfx}\\s+[1-9]`));
+    assert.ok(table.split('\n').some((l) => l.startsWith(`${ctrId.slice(0, 12)} `)));
   });
 
   test('runtime sockets down: events still carry the id; the gap is counted and in `peregrine status`', async () => {
     const missing = join(dir, 'no-such.sock');
+    const bSocket = join(dir, 'down.sock');
     const b = await startAgent({
+      socket: bSocket,
       containers: {
         resolver: { containerdSocket: missing, dockerSocket: missing, podmanSockets: [missing] },
       },
@@ -410,6 +422,10 @@ describe('containers through the real agent', { skip }, () => {
       const text = formatCounters(s);
       assert.match(text, /containers\.id_only {2}\d+/);
       assert.match(text, /containers\.resolver\.runtimes\.containerd\.degraded {2}[1-9]/);
+      const status = await runAsync(process.execPath, [CLI, 'status', '--socket', bSocket]);
+      assert.match(status, /containers\.id_only {2}[1-9]/);
+      assert.match(status, /containers\.resolver\.runtimes\.containerd\.degraded {2}[1-9]/);
+      assert.match(status, /containers\.resolver\.runtimes\.containerd\.down {2}true/);
       measured.push(
         `runtime down: id_only ${c.id_only}, containerd ${JSON.stringify(c.resolver.runtimes.containerd)}`,
       );

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { formatContainers } from '../../src/cli/containers.js';
+import type { ParsedCgroup } from '../../src/container/cgroup.js';
 import {
+  ContainerEnricher,
   containerFilter,
   imageRepository,
   matchSelector,
@@ -15,10 +17,13 @@ import {
   scopePolicies,
   selectorLabels,
 } from '../../src/container/enrich.js';
+import type { Metadata, MetadataSource } from '../../src/container/source.js';
 import { CgroupWatcher } from '../../src/container/watch.js';
+import type { EventContext } from '../../src/events/encode.js';
 import type { ContainerInfo, PeregrineEvent, PodInfo } from '../../src/events/types.js';
-import { compileFilter } from '../../src/policy/compile.js';
+import { compileFilter, type RuleSlot } from '../../src/policy/compile.js';
 import type { Policy } from '../../src/policy/types.js';
+import type { ProcessCache, ProcessEntry } from '../../src/process/cache.js';
 
 const c: ContainerInfo = {
   id: 'a'.repeat(64),
@@ -182,5 +187,121 @@ test('CgroupWatcher: reports directories at start, new ones (also nested, made a
   } finally {
     w.close();
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** A docker source that answers only when the test opens its gate. */
+class GatedSource implements MetadataSource {
+  readonly name = 'docker';
+  open: (labels: Record<string, string> | null) => void = () => undefined;
+  private readonly answer = new Promise<Record<string, string> | null>((resolve) => {
+    this.open = resolve;
+  });
+  async lookup(key: ParsedCgroup): Promise<Metadata | null> {
+    const labels = await this.answer;
+    if (labels === null) return null;
+    const container = {
+      id: key.containerId,
+      name: 'late',
+      image: 'img:1',
+      image_id: '',
+      runtime: 'docker',
+      labels,
+    };
+    return { container, initPid: 10 };
+  }
+  close(): void {}
+}
+
+async function until(what: string, f: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function heldScenario(labels: Record<string, string> | 'never', holdMs = 3000) {
+  const root = mkdtempSync(join(tmpdir(), 'pg-enr-'));
+  mkdirSync(join(root, 'docker'));
+  const source = new GatedSource();
+  const released: PeregrineEvent[] = [];
+  let reapplies = 0;
+  const cache = { parentOf: () => undefined } as unknown as ProcessCache;
+  const enr = new ContainerEnricher(
+    { cache, reapply: () => reapplies++, release: (ev) => released.push(ev) },
+    {
+      resolver: { cgroupRoot: root, sources: { docker: source }, refreshIntervalMs: 0 },
+      holdMs,
+      startWaitMs: 0,
+    },
+  );
+  await enr.start();
+  const policy = selPolicy();
+  enr.scope([policy]);
+  const id = 'c'.repeat(64);
+  mkdirSync(join(root, 'docker', id));
+  const cgid = statSync(join(root, 'docker', id)).ino;
+  // The watcher's mkdir notice re-applies with the new (pending) container in the kernel set.
+  await until('reapply on mkdir', () => reapplies === 1);
+  const scoped = enr.scope([policy]);
+  assert.deepEqual(scoped[0].spec.rules[0].match.cgroupIds, { in: [cgid] }, 'pending containers are covered');
+  const img = compileFilter(scoped);
+  enr.wrap(img);
+  const info = { pid: 10, cgroup: { id: cgid, name: id } };
+  const entry = { pid: 10, info } as unknown as ProcessEntry;
+  const ev = { kind: 'file.open', process: info, policy: { name: 'scoped' } } as unknown as PeregrineEvent;
+  const ctx = { process: entry } as EventContext;
+  const slots: RuleSlot[] = img.slots;
+  assert.equal(enr.enrich(ev, ctx, slots), true, 'held while the lookup runs');
+  assert.equal(ev.container?.id, id, 'the id is there already');
+  return { enr, source, released, ev, img, root, reapplies: () => reapplies, labels, cgid };
+}
+
+test('held events: released with metadata once the lookup answers; selector decides in user space', async () => {
+  const s = await heldScenario({ app: 'web' });
+  try {
+    s.source.open({ app: 'web' });
+    await until('release', () => s.released.length === 1);
+    assert.equal(s.released[0], s.ev);
+    assert.equal(s.ev.container?.name, 'late');
+    assert.equal(s.img.slots[0].userCheck?.(s.ev), true);
+    const st = s.enr.stats();
+    assert.equal(st.held, 1);
+    assert.equal(st.held_timeouts, 0);
+    assert.equal(s.enr.list()[0].policies.join(), 'scoped');
+  } finally {
+    s.enr.close();
+    rmSync(s.root, { recursive: true, force: true });
+  }
+});
+
+test('held events: a container whose labels do not match leaves the kernel set and fails the user check', async () => {
+  const s = await heldScenario({ app: 'db' });
+  try {
+    s.source.open({ app: 'db' });
+    await until('release', () => s.released.length === 1);
+    assert.equal(s.img.slots[0].userCheck?.(s.ev), false);
+    await until('reapply without it', () => s.reapplies() === 2);
+    const scoped = s.enr.scope([selPolicy()]);
+    assert.deepEqual(scoped[0].spec.rules[0].match.cgroupIds, { in: [NO_CGROUP] });
+  } finally {
+    s.enr.close();
+    rmSync(s.root, { recursive: true, force: true });
+  }
+});
+
+test('held events: bounded wait when the runtime never answers (counted)', async () => {
+  const s = await heldScenario('never', 150);
+  try {
+    const t0 = performance.now();
+    await until('release by timeout', () => s.released.length === 1);
+    assert.ok(performance.now() - t0 >= 100);
+    assert.equal(s.ev.container?.name, '', 'decided on the id only');
+    assert.equal(s.img.slots[0].userCheck?.(s.ev), false);
+    assert.equal(s.enr.stats().held_timeouts, 1);
+  } finally {
+    s.enr.close();
+    rmSync(s.root, { recursive: true, force: true });
   }
 });
