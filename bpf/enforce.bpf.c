@@ -271,7 +271,7 @@ static __always_inline void refresh_identity(struct task_struct *task, struct en
  * agent rewrites such rules to kill (fallback: kill) before they get here.
  */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+int BPF_PROG(handle_exec_enf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct enf_scratch *s = scratch();
 	struct file *file = BPF_CORE_READ(bprm, file);

@@ -54,7 +54,7 @@ const PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   'cgroup/bind6': ['handle_bind6'],
   'cgroup/sendmsg4': ['handle_sendmsg4'],
   'cgroup/sendmsg6': ['handle_sendmsg6'],
-  'tp_btf/sched_process_exec': ['handle_exec'],
+  'tp_btf/sched_process_exec': ['handle_exec_enf'],
   'tracepoint/syscalls/sys_exit_openat': [
     'handle_exit_openat',
     'handle_exit_openat2',
@@ -93,7 +93,7 @@ const ACTION_NAMES: Readonly<Record<number, 'audit' | 'deny' | 'kill' | 'signal'
 const ENFORCE_SHARED = ['pg_enf_counts'];
 
 /** With --keep-enforcing: kept up to date so binary selectors match while no process sensor runs. */
-const KEEP_PROGRAMS = ['handle_exec', 'handle_fork_keep'];
+const KEEP_PROGRAMS = ['handle_exec_enf', 'handle_fork_keep'];
 
 function ip(family: number, addr: readonly number[]): string {
   if (family === 2) return addr.slice(0, 4).join('.');
