@@ -3,7 +3,7 @@
 // from python3, bpftool, the agent's own loads, and module / kexec loads of
 // invalid files where this kernel has those syscalls (the VM's Debian kernel).
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,10 +166,11 @@ print(json.dumps({"pid": os.getpid(), "fd": fd}))
     // The same python under another name: a binary no policy names.
     const copy = join(scratch, 'pg-other-python');
     execFileSync('cp', [PYTHON as string, copy]);
-    const out = execFileSync(copy, ['-c', 'import os; os.memfd_create("pg-quiet"); print(os.getpid())'], {
+    const r = spawnSync(copy, ['-c', 'import os; os.memfd_create("pg-quiet"); print(os.getpid())'], {
       encoding: 'utf8',
     });
-    const pid = Number(out.trim());
+    assert.equal(r.status, 0, `the python copy failed: ${r.signal ?? ''} ${r.stderr}`);
+    const pid = Number(r.stdout.trim());
     await sleep(300);
     assert.equal(a.events.filter(of(pid, 'process.memfd_create')).length, 0);
     assert.ok(counters().kernel_filtered > before, 'the kernel filtered the call');
