@@ -102,10 +102,12 @@ function verdictFor(kind: EventKind, rule: PolicyRule, caps: Capabilities): Kind
   };
   if (asked === 'audit') return { state: 'audit', backends: [], detail: '', effective: 'audit' };
   if (asked === 'deny') {
-    if (caps.lsm && LSM_DENY[kind] !== undefined)
-      return { state: 'enforced', backends: LSM_DENY[kind] ?? [], detail: '', effective: 'deny' };
+    // Network: cgroup hooks first (every kernel here has them, and they cover
+    // containers from the cgroup2 root); BPF-LSM socket hooks where cgroup2 is missing.
     if (caps.cgroup && CGROUP_DENY[kind] !== undefined)
       return { state: 'enforced', backends: CGROUP_DENY[kind] ?? [], detail: '', effective: 'deny' };
+    if (caps.lsm && LSM_DENY[kind] !== undefined)
+      return { state: 'enforced', backends: LSM_DENY[kind] ?? [], detail: '', effective: 'deny' };
     const reason =
       LSM_DENY[kind] !== undefined
         ? `deny on ${kind} needs BPF-LSM (${caps.lsmReason || 'not active'})`

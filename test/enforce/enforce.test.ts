@@ -14,8 +14,9 @@ import { promisify } from 'node:util';
 import { probeOnce } from '../../src/enforce/index.js';
 import type { PeregrineEvent } from '../../src/events/types.js';
 import { openHandles } from '../../src/kernel/index.js';
+import { loadPolicyPath } from '../../src/policy/load.js';
 import type { Policy, PolicyRule } from '../../src/policy/types.js';
-import { kernelTest, sleep } from '../kernel/helpers.js';
+import { kernelTest, root, sleep } from '../kernel/helpers.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
 
 function findPython(): string | undefined {
@@ -245,6 +246,36 @@ describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip },
       c.once('exit', (code) => resolve(code));
     });
     assert.equal(ok, 3);
+    rec.agent.applyPolicies([]);
+  });
+
+  test('examples: curl is cut off the network and exits on its own; node still connects', async () => {
+    const [block] = loadPolicyPath(join(root, 'examples', 'policies', 'block-curl-network.yaml'));
+    rec.agent.applyPolicies([block]);
+    const st = rec.agent.policyStatus()[0];
+    assert.match(
+      st.rules[0].enforcement ?? '',
+      /^enforced \(cgroup\/connect4, cgroup\/connect6, cgroup\/sock_create/,
+    );
+    const curl = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      const c = spawn('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
+      c.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    // 7: "failed to connect" (socket() itself got EPERM from cgroup/sock_create); not killed.
+    assert.equal(curl.signal, null);
+    assert.equal(curl.code, 7);
+    assert.equal(await nodeConnect(port), 'ok');
+    const ev = await rec.waitFor(
+      (e) => e.action?.taken === 'deny' && e.process.binary.endsWith('/curl'),
+      5000,
+    );
+    assert.equal(ev.policy?.name, 'block-curl-network');
+    // protect-etc-passwd says honestly what it does on this kernel.
+    const [passwd] = loadPolicyPath(join(root, 'examples', 'policies', 'protect-etc-passwd.yaml'));
+    rec.agent.applyPolicies([passwd]);
+    const text = rec.agent.policyStatus()[0].rules[0].enforcement ?? '';
+    if ((await probeOnce()).lsm.status === 'supported') assert.equal(text, 'enforced (lsm/file_open)');
+    else assert.match(text, /^degraded \(asked deny, doing kill; tracepoint\/syscalls\/sys_exit_openat\)$/);
     rec.agent.applyPolicies([]);
   });
 
