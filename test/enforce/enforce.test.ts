@@ -249,6 +249,32 @@ describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip },
     rec.agent.applyPolicies([]);
   });
 
+  test('signal action: the new image gets the named signal first (SIGUSR1 terminates it)', async () => {
+    const bin = join(dir, 'sh-signal');
+    copyFileSync('/bin/sh', bin);
+    chmodSync(bin, 0o755);
+    rec.agent.applyPolicies([
+      policy('signal-tmp-exec', 'enforce', [
+        {
+          name: 'usr1',
+          kinds: ['process.exec'],
+          match: { paths: { exact: [bin] } },
+          action: 'signal',
+          signal: 'SIGUSR1',
+        },
+      ]),
+    ]);
+    const sig = await new Promise<NodeJS.Signals | null>((resolve) => {
+      const c = spawn(bin, ['-c', `echo x > ${join(dir, 'usr1-marker')}`], { stdio: 'ignore' });
+      c.once('exit', (_code, s) => resolve(s));
+    });
+    assert.equal(sig, 'SIGUSR1');
+    assert.equal(existsSync(join(dir, 'usr1-marker')), false);
+    const ev = await rec.waitFor((e) => e.action?.taken === 'signal', 5000, 'signal event');
+    assert.equal(ev.action?.backend, 'tp_btf/sched_process_exec');
+    rec.agent.applyPolicies([]);
+  });
+
   test('examples: curl is cut off the network and exits on its own; node still connects', async () => {
     const [block] = loadPolicyPath(join(root, 'examples', 'policies', 'block-curl-network.yaml'));
     rec.agent.applyPolicies([block]);
