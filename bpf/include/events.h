@@ -30,7 +30,8 @@ enum pg_record_type {
 	PG_REC_EXIT = 3, /* struct pg_exit_event: the last thread of a process exited */
 	PG_REC_PROC = 4, /* struct pg_exec_event: a process that existed at start (task iterator) */
 	PG_REC_FILE_FIRST = 16, /* 16..31: file sensor */
-	PG_REC_FILE = 16, /* struct pg_file_event: open, unlink, rename, link, symlink, chmod, ... */
+	PG_REC_FILE =
+		16, /* struct pg_file_event: open, unlink, rename, link, symlink, chmod, ... */
 	PG_REC_NET_FIRST = 32, /* 32..47: network sensor */
 	PG_REC_NET = 32, /* struct pg_net_event: connect, accept, bind, listen, UDP send */
 	PG_REC_PRIV_FIRST = 48, /* 48..63: privilege sensor */
@@ -247,7 +248,8 @@ enum pg_net_flag {
 	PG_NET_REMOTE_USER = 1 << 0,
 	/* local address/port read from the caller's sockaddr (bind that failed) */
 	PG_NET_LOCAL_USER = 1 << 1,
-	PG_NET_V4_MAPPED = 1 << 2, /* inet6 socket, remote is an IPv4-mapped address (::ffff:a.b.c.d) */
+	PG_NET_V4_MAPPED =
+		1 << 2, /* inet6 socket, remote is an IPv4-mapped address (::ffff:a.b.c.d) */
 	PG_NET_MMSG = 1 << 3, /* sendmmsg: the first message's destination only */
 	PG_NET_PATH_TRUNCATED = 1 << 4, /* unix path longer than PG_UNIX_PATH_MAX */
 	PG_NET_KEY_GUESSED = 1 << 9, /* process not in pg_execs: key is {tgid, start_time} */
@@ -339,7 +341,8 @@ enum pg_stat {
 	PG_STAT_PRIV = 96, /* privilege records submitted */
 	PG_STAT_PRIV_DROP = 97, /* privilege records lost: ring buffer full */
 	PG_STAT_PRIV_FILTERED = 98, /* privilege calls no policy rule accepted: no record */
-	PG_STAT_PRIV_STATE_FULL = 99, /* sys_enter state not saved (pg_priv_state full): no record */
+	PG_STAT_PRIV_STATE_FULL =
+		99, /* sys_enter state not saved (pg_priv_state full): no record */
 	PG_STAT_PTRACE_NO_TARGET = 100, /* ptrace target task not found: pid only */
 	PG_STAT_PRIVILEGE_LAST = 127, /* 96..127: privilege sensor */
 	PG_STAT_KERNEL = 128, /* kernel-change records submitted */
@@ -387,12 +390,15 @@ enum pg_syscall {
 enum pg_sys_flag {
 	PG_SYS_KEY_GUESSED = 1 << 0, /* caller not in pg_execs: key is {tgid, start_time} */
 	PG_SYS_SELF = 1 << 1, /* the agent itself */
-	PG_SYS_TARGET_FOUND = 1 << 2, /* ptrace: target task found (tracer's ptraced list or parent) */
+	PG_SYS_TARGET_FOUND =
+		1 << 2, /* ptrace: target task found (tracer's ptraced list or parent) */
 	PG_SYS_TARGET_KEY_GUESSED = 1 << 3, /* ptrace: target not in pg_execs: key computed */
 	PG_SYS_NO_FILE = 1 << 4, /* init_module / kexec_load: image from user memory, no file */
 	PG_SYS_PATH_TRUNCATED = 1 << 5, /* path over PG_PATH_MAX: kept the last bytes */
 	PG_SYS_NAME_USER = 1 << 6, /* memfd name read from user memory (no fd: the call failed) */
-	PG_SYS_ARG_FAULT = 1 << 7, /* a user-memory argument (bpf attr, clone3 args, capset header) unreadable */
+	PG_SYS_ARG_FAULT =
+		1
+		<< 7, /* a user-memory argument (bpf attr, clone3 args, capset header) unreadable */
 };
 
 /* Capacities of the privilege and kernel records (bytes, NUL included). */
@@ -468,7 +474,8 @@ struct pg_capset_event {
 /* PG_REC_NS: unshare, setns, and clone / clone3 asking for new namespaces. */
 struct pg_ns_event {
 	struct pg_header hdr;
-	struct pg_sys_common sys; /* kind: PG_KIND_NS_UNSHARE (unshare, clone) or PG_KIND_NS_SETNS */
+	struct pg_sys_common
+		sys; /* kind: PG_KIND_NS_UNSHARE (unshare, clone) or PG_KIND_NS_SETNS */
 	__u64 clone_flags; /* unshare / clone / clone3 flags; setns: nstype */
 	__s32 fd; /* setns: the namespace file or pidfd; -1 otherwise */
 	__u32 changed; /* CLONE_NEW* bits of the caller's namespaces that differ after the call */
@@ -506,7 +513,8 @@ struct pg_module_event {
 	__s32 fd; /* finit_module: the fd; -1 for init_module */
 	__u32 load_flags; /* finit_module: MODULE_INIT_* */
 	__u64 image_size; /* init_module: bytes of the image in user memory (not a data[] part) */
-	char name[PG_MODULE_NAME_MAX]; /* struct module's name (module_load tracepoint); "" when it failed before */
+	char name
+		[PG_MODULE_NAME_MAX]; /* struct module's name (module_load tracepoint); "" when it failed before */
 	__u16 path_len;
 	__u16 _pad0[3];
 	char data[];
@@ -522,7 +530,8 @@ struct pg_bpf_event {
 	__u32 attach_type; /* PROG_LOAD (expected), PROG_ATTACH/DETACH, LINK_CREATE */
 	__u32 insn_cnt; /* PROG_LOAD */
 	__u32 id; /* *_GET_FD_BY_ID: the id asked for */
-	char name[PG_BPF_NAME_MAX]; /* PROG_LOAD prog_name, MAP_CREATE map_name, RAW_TRACEPOINT_OPEN name */
+	char name
+		[PG_BPF_NAME_MAX]; /* PROG_LOAD prog_name, MAP_CREATE map_name, RAW_TRACEPOINT_OPEN name */
 };
 
 /*
