@@ -3,9 +3,10 @@
 //
 // Usage: node dist/bench/rules.js throughput [--seconds S] [--rounds R] [--pool N]
 //        node dist/bench/rules.js latency [--count N] [--wakeup-bytes B] [--poll-ms MS]   (root)
-// Each prints one JSON line.
+//        node dist/bench/rules.js report FILE...   (the JSON lines of the above as a markdown table)
+// throughput and latency print one JSON line each.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -123,13 +124,18 @@ const WRITE_PATHS = [
 ];
 const READ_SECRETS = ['/etc/shadow', '/root/.ssh/id_ed25519', '/root/.aws/credentials'];
 
-function base(kind: EventKind, ms: number): PeregrineEvent {
-  const { p, parent } = pick(processes);
+// Benign shapes keep benign actors: secrets are read by sshd, connections are not made by shells.
+const SHELLS = new Set(['/usr/bin/bash', '/usr/bin/dash']);
+const sshds = processes.filter((x) => x.p.binary === '/usr/sbin/sshd');
+const talkers = processes.filter((x) => !SHELLS.has(x.p.binary));
+
+function base(kind: EventKind, ms: number, from = processes): PeregrineEvent {
+  const { p, parent } = pick(from);
   return { time: iso(ms), node: 'bench-node', kind, process: p, parent };
 }
 
-function fileEv(kind: EventKind, ms: number, file: FileInfo, rc = 0): PeregrineEvent {
-  return { ...base(kind, ms), file, return_code: rc };
+function fileEv(kind: EventKind, ms: number, file: FileInfo, rc = 0, from = processes): PeregrineEvent {
+  return { ...base(kind, ms, from), file, return_code: rc };
 }
 
 /** One event of the flood; roughly 1 in 2000 is an attack the rules alert on. */
@@ -163,6 +169,7 @@ function makeEvent(i: number): PeregrineEvent {
       ms,
       { path: pick(READ_SECRETS), path_source: 'kernel', access: ['read'], flags: 0 },
       3,
+      sshds,
     );
   if (r < 7700)
     return fileEv('file.unlink', ms, { path: `${pick(WRITE_PATHS)}${rnd(5000)}.tmp`, path_source: 'kernel' });
@@ -182,7 +189,7 @@ function makeEvent(i: number): PeregrineEvent {
     });
   if (r < 9300) {
     return {
-      ...base('network.connect', ms),
+      ...base('network.connect', ms, talkers),
       network: {
         family: 'inet',
         protocol: 'tcp',
@@ -284,7 +291,10 @@ function throughput(): void {
   };
   run(poolSize); // warm-up: one pass over the pool
   const perRound: number[] = [];
+  // Events per second of this process's own CPU time: on a shared host the wall rate also counts other processes' turns.
+  const perCpuRound: number[] = [];
   for (let r = 0; r < rounds; r++) {
+    const cpu0 = process.cpuUsage();
     const start = process.hrtime.bigint();
     const end = start + BigInt(seconds * 1e9);
     let n = 0;
@@ -295,8 +305,25 @@ function throughput(): void {
       now = process.hrtime.bigint();
     }
     perRound.push(Math.round(n / (Number(now - start) / 1e9)));
+    const cpu = process.cpuUsage(cpu0);
+    perCpuRound.push(Math.round(n / ((cpu.user + cpu.system) / 1e6)));
   }
   emitted += collapser.flush().length;
+  // Cost per kind (CPU ns per event), to name where the time goes.
+  const nsByKind: Record<string, number> = {};
+  for (const kind of Object.keys(byKind)) {
+    const evs = pool.filter((e) => e.kind === kind);
+    const n = Math.max(200_000, evs.length);
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) {
+      const found = rules.evaluate(evs[i % evs.length]);
+      for (let j = 0; j < found.length; j++) collapser.add(found[j]);
+    }
+    const c = process.cpuUsage(c0);
+    nsByKind[kind] = Math.round(((c.user + c.system) * 1000) / n);
+    offered += n;
+  }
+  collapser.flush();
   const stats = rules.stats();
   const sorted = [...perRound].sort((a, b) => a - b);
   const evaluations = stats.perRule.reduce((s, r) => s + r.evaluations, 0);
@@ -308,6 +335,8 @@ function throughput(): void {
       mix: byKind,
       events_per_s: perRound,
       median_events_per_s: sorted[Math.floor(sorted.length / 2)],
+      events_per_cpu_s: perCpuRound,
+      median_events_per_cpu_s: [...perCpuRound].sort((a, b) => a - b)[Math.floor(perCpuRound.length / 2)],
       offered,
       evaluated: stats.events,
       lost: offered - stats.events,
@@ -316,6 +345,10 @@ function throughput(): void {
       alerts,
       alerts_emitted_after_collapse: emitted,
       errors: stats.errors,
+      cpu_ns_per_event_by_kind: nsByKind,
+      matches_by_rule: Object.fromEntries(
+        stats.perRule.filter((r) => r.matches > 0).map((r) => [r.name, r.matches]),
+      ),
     })}\n`,
   );
 }
@@ -370,8 +403,11 @@ async function latency(): Promise<void> {
       const fromKernel: number[] = [];
       let missed = 0;
       for (let i = 0; i < count; i++) {
+        // A random pause, so triggers do not fall in step with the agent's poll timer.
+        await new Promise((r) => setTimeout(r, rnd(60)));
         const t0 = nowMs();
         const child = spawn(file, args, { stdio: 'ignore' });
+        const closed = new Promise((r) => child.once('close', r).once('error', r));
         const pid = child.pid ?? -1;
         const alert = await new Promise<Alert | undefined>((resolve) => {
           const timer = setTimeout(() => resolve(undefined), 2000);
@@ -382,7 +418,7 @@ async function latency(): Promise<void> {
         });
         const t1 = nowMs();
         waiting.delete(pid);
-        await new Promise((r) => child.once('close', r).once('error', r));
+        await closed;
         if (alert === undefined) {
           missed++;
           continue;
@@ -412,7 +448,45 @@ async function latency(): Promise<void> {
   );
 }
 
+// ---------------------------------------------------------------------------
+// Report: the JSON lines of the runs above as a markdown table.
+
+interface LatencyStats {
+  n: number;
+  missed: number;
+  spawn_to_alert_ms: { p50: number; p99: number; max: number };
+  event_to_alert_ms: { p50: number; p99: number; max: number };
+}
+
+function report(files: string[]): void {
+  const rows: string[] = ['| measure | result |', '| --- | --- |'];
+  for (const f of files) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      const d = JSON.parse(line);
+      if (d.bench === 'rules-throughput') {
+        const k = (n: number) => `${Math.round(n / 1000)}k`;
+        rows.push(
+          `| events/s through ${d.rules_enabled} default rules, one core, wall (median of ${d.events_per_s.length}) | ${k(d.median_events_per_s)} (rounds: ${d.events_per_s.map(k).join(', ')}) |`,
+          `| events per CPU-second of the process (median) | ${k(d.median_events_per_cpu_s)} |`,
+          `| offered / evaluated / lost | ${d.offered} / ${d.evaluated} / ${d.lost} |`,
+          `| rule evaluations per event; alerts per 10k events | ${(d.rule_evaluations / d.evaluated).toFixed(1)}; ${((d.alerts / d.evaluated) * 1e4).toFixed(1)} |`,
+        );
+      } else if (d.bench === 'rules-latency') {
+        for (const [name, t] of Object.entries(d.triggers as Record<string, LatencyStats>)) {
+          rows.push(
+            `| alert latency, ${name}, wakeup ${d.wakeup_bytes} B / poll ${d.poll_ms} ms: event → onAlert p50 / p99 / max (n=${t.n}, missed ${t.missed}) | ${t.event_to_alert_ms.p50} / ${t.event_to_alert_ms.p99} / ${t.event_to_alert_ms.max} ms |`,
+            `| same, spawn() → onAlert p50 / p99 | ${t.spawn_to_alert_ms.p50} / ${t.spawn_to_alert_ms.p99} ms |`,
+          );
+        }
+      }
+    }
+  }
+  process.stdout.write(`${rows.join('\n')}\n`);
+}
+
 const mode = positionals[0] ?? 'throughput';
 if (mode === 'throughput') throughput();
 else if (mode === 'latency') await latency();
-else throw new Error(`unknown mode ${mode}: throughput | latency`);
+else if (mode === 'report') report(positionals.slice(1));
+else throw new Error(`unknown mode ${mode}: throughput | latency | report FILE...`);
