@@ -72,6 +72,12 @@ describe('BPF-LSM deny (enforce_lsm.bpf.c)', { skip }, () => {
           rules: [
             { name: 'no-open', kinds: ['file.open'], match: { paths: { exact: [secret] } }, action: 'deny' },
             { name: 'no-exec', kinds: ['process.exec'], match: { paths: { exact: [bin] } }, action: 'deny' },
+            {
+              name: 'no-unlink',
+              kinds: ['file.unlink'],
+              match: { paths: { exact: [secret] } },
+              action: 'deny',
+            },
           ],
         },
         source: { file: 'lsm.test.ts' },
@@ -100,6 +106,11 @@ describe('BPF-LSM deny (enforce_lsm.bpf.c)', { skip }, () => {
       });
       assert.equal(exec.stdout.trim(), '126');
       assert.equal(existsSync(join(dir, 'ran')), false);
+      assert.equal(enf.attestation('lsm-deny', 'no-unlink')?.text, 'enforced (lsm/path_unlink)');
+      const rm = spawnSync('/bin/rm', ['-f', secret], { encoding: 'utf8' });
+      assert.notEqual(rm.status, 0);
+      assert.match(rm.stderr, /not permitted/i);
+      assert.equal(existsSync(secret), true, 'the denied unlink removed the file');
       const counts = enf.ruleCounts();
       assert.ok((counts.find((c) => c.rule === 'no-open')?.taken ?? 0) >= 1, JSON.stringify(counts));
       // Other files and binaries are untouched.
