@@ -32,7 +32,10 @@ settle();
 const before = { rss: rssMiB(), heap: process.memoryUsage().heapUsed / 2 ** 20 };
 
 let ktime = 1_000_000_000_000;
-for (let i = 0; i < count; i++) cache.upsert(processRecord(i, (ktime += 250_000)));
+for (let i = 0; i < count; i++) {
+  ktime += 250_000;
+  cache.upsert(processRecord(i, ktime));
+}
 settle();
 const after = { rss: rssMiB(), heap: process.memoryUsage().heapUsed / 2 ** 20 };
 

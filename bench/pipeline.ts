@@ -78,7 +78,15 @@ cache.upsert({
   auid: 4294967295,
   capEffective: 0x1ffffffffff,
   capPermitted: 0x1ffffffffff,
-  ns: { pid: 4026531836, mnt: 4026531841, net: 4026531840, user: 4026531837, uts: 4026531838, ipc: 4026531839, cgroup: 4026531835 },
+  ns: {
+    pid: 4026531836,
+    mnt: 4026531841,
+    net: 4026531840,
+    user: 4026531837,
+    uts: 4026531838,
+    ipc: 4026531839,
+    cgroup: 4026531835,
+  },
   cgroupId: 1,
   cgroupName: 'init.scope',
   binary: '/usr/lib/systemd/systemd',
@@ -95,9 +103,12 @@ w.exec(SHAPES[3], shell.pid, shell.ktime, INIT, 0, false);
 let children = 0;
 for (let i = 0; ; i++) {
   const pid = 2000 + i;
-  const forkT = (t += 20_000);
-  const execT = (t += 150_000);
-  const exitT = (t += 400_000);
+  t += 20_000;
+  const forkT = t;
+  t += 150_000;
+  const execT = t;
+  t += 400_000;
+  const exitT = t;
   // Stop before the batch is full, leaving room for the shell's exit.
   if (w.used + 2048 + 76 + 52 + 52 > w.bytes.byteLength) break;
   w.fork(pid, forkT, shell);
@@ -105,7 +116,8 @@ for (let i = 0; ; i++) {
   w.exit(pid, exitT, execT, 0);
   children++;
 }
-w.exit(shell.pid, (t += 10_000), shell.ktime, 0);
+t += 10_000;
+w.exit(shell.pid, t, shell.ktime, 0);
 const span = t - shell.ktime + 1_000_000;
 const perBatch = w.records;
 

@@ -2,15 +2,15 @@
 // Synthetic kernel records for the benchmarks: exec / fork / exit bytes laid out with the generated offsets and sizes.
 import {
   PG_EXEC_EVENT_OFFSET as EX,
-  PG_EXIT_EVENT_OFFSET as XT,
   PG_FORK_EVENT_OFFSET as FK,
-  PG_EXEC_EVENT_SIZE,
+  PG_HEADER_OFFSET as HDR,
   PG_EXEC_KEY_OFFSET as KEY,
+  PG_EXEC_EVENT_SIZE,
   PG_EXIT_EVENT_SIZE,
   PG_FORK_EVENT_SIZE,
-  PG_HEADER_OFFSET as HDR,
   PgRecordType,
   PgSchema,
+  PG_EXIT_EVENT_OFFSET as XT,
 } from '../src/generated/records.js';
 import type { ProcessRecord } from '../src/process/cache.js';
 import { splitArgs } from '../src/sensors/process/decode.js';
@@ -198,9 +198,22 @@ export class BatchWriter {
     putU64(v, at + EX.cgroup_id, 4_294_967_301 + (pid % 7));
     this.time(at + EX.start_time, ktime - 150_000);
     this.time(at + EX.start_boottime, ktime - 150_000);
-    const ns = [4026531836, 4026531841, 4026531840, 4026531837, 4026531838, 4026531839, 4026531835, 4026531834];
-    const nsFields = ['ns_pid', 'ns_mnt', 'ns_net', 'ns_user', 'ns_uts', 'ns_ipc', 'ns_cgroup', 'ns_time'] as const;
-    nsFields.forEach((f, i) => v.setUint32(at + EX[f], ns[i], true));
+    const ns = [
+      4026531836, 4026531841, 4026531840, 4026531837, 4026531838, 4026531839, 4026531835, 4026531834,
+    ];
+    const nsFields = [
+      'ns_pid',
+      'ns_mnt',
+      'ns_net',
+      'ns_user',
+      'ns_uts',
+      'ns_ipc',
+      'ns_cgroup',
+      'ns_time',
+    ] as const;
+    nsFields.forEach((f, i) => {
+      v.setUint32(at + EX[f], ns[i], true);
+    });
     putCString(this.bytes, at + EX.tty, s.tty, EX.comm - EX.tty);
     putCString(this.bytes, at + EX.comm, s.comm, EX.path_len - EX.comm);
     const lens = ['path_len', 'args_len', 'cwd_len', 'cgroup_len'] as const;

@@ -94,7 +94,9 @@ out.push('');
 // (b) drops vs offered rate
 out.push('### (b) Kernel drops vs offered rate (concurrent exec storms, agent running)');
 out.push('');
-out.push('| ring | storms | execs | elapsed s | offered execs/s | records exec/fork/exit | kernel drops exec/fork/exit | wake-ups |');
+out.push(
+  '| ring | storms | execs | elapsed s | offered execs/s | records exec/fork/exit | kernel drops exec/fork/exit | wake-ups |',
+);
 out.push('|---|---|---|---|---|---|---|---|');
 // One agent per ring size: each row is the difference from the previous reading of that agent.
 let prev: Proc | undefined;
@@ -139,11 +141,17 @@ out.push('| measurement | value |');
 out.push('|---|---|');
 for (const l of lines) {
   if (l.startsWith('idle_rss_kb ')) {
-    out.push(`| peregrine run, idle 5 s after start: VmRSS | ${fmt(Number(l.split(' ')[1]) / 1024, 1)} MiB |`);
+    out.push(
+      `| peregrine run, idle 5 s after start: VmRSS | ${fmt(Number(l.split(' ')[1]) / 1024, 1)} MiB |`,
+    );
   } else if (l.startsWith('memory ')) {
     const j = JSON.parse(l.slice(7));
-    out.push(`| in-process: RSS before → after ${j.count} cached processes (after GC) | ${j.rss_before_mb} → ${j.rss_after_mb} MiB (+${j.rss_delta_mb}) |`);
-    out.push(`| in-process: V8 heap used before → after | ${j.heap_before_mb} → ${j.heap_after_mb} MiB (+${j.heap_delta_mb}; ${j.bytes_per_entry} B/entry, of which cached JSON ${j.json_bytes_per_entry} B) |`);
+    out.push(
+      `| in-process: RSS before → after ${j.count} cached processes (after GC) | ${j.rss_before_mb} → ${j.rss_after_mb} MiB (+${j.rss_delta_mb}) |`,
+    );
+    out.push(
+      `| in-process: V8 heap used before → after | ${j.heap_before_mb} → ${j.heap_after_mb} MiB (+${j.heap_delta_mb}; ${j.bytes_per_entry} B/entry, of which cached JSON ${j.json_bytes_per_entry} B) |`,
+    );
     const idle = lines.find((x) => x.startsWith('idle_rss_kb '));
     if (idle !== undefined) {
       const est = Number(idle.split(' ')[1]) / 1024 + j.rss_delta_mb;
