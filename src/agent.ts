@@ -404,7 +404,8 @@ export class Agent {
   }
 
   private attachAll(kinds: ReadonlySet<EventKind>): void {
-    if (this.sensorSetup !== undefined) this.loadSensors(this.sensorSetup.shared, this.sensorSetup.config, kinds);
+    if (this.sensorSetup !== undefined)
+      this.loadSensors(this.sensorSetup.shared, this.sensorSetup.config, kinds);
     for (const s of this.sensors) {
       const mine = new Set([...kinds].filter((k) => s.kinds.includes(k)));
       const report = s.attach(mine);
