@@ -131,15 +131,17 @@ test('every example policy loads', () => {
   assert.deepEqual(curl?.spec.rules[0].match.binaries, { in: ['curl', 'wget'] });
 });
 
-test('every yaml block in docs/policies.md loads', () => {
-  const md = readFileSync(join(root, 'docs', 'policies.md'), 'utf8');
-  const blocks = [...md.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-  assert.ok(blocks.length >= 3, `docs/policies.md has yaml examples (found ${blocks.length})`);
-  blocks.forEach((text, i) => {
-    const policies = loadPolicyText(text, `docs/policies.md block ${i + 1}`);
-    assert.ok(policies.length > 0);
+for (const doc of ['docs/policies.md', 'README.md']) {
+  test(`every yaml block in ${doc} loads`, () => {
+    const md = readFileSync(join(root, ...doc.split('/')), 'utf8');
+    const blocks = [...md.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+    assert.ok(blocks.length >= 1, `${doc} has yaml examples (found ${blocks.length})`);
+    blocks.forEach((text, i) => {
+      const policies = loadPolicyText(text, `${doc} block ${i + 1}`);
+      assert.ok(policies.length > 0);
+    });
   });
-});
+}
 
 test('defaults: mode enforce, rule names rule-<index>, action audit, fallback reject only for enforcing actions', () => {
   const text = `${policy('d', 'kinds: [file.open]')}    - kinds: [process.exec]\n      action: deny\n    - kinds: [process.exec]\n      action: kill\n      fallback: audit\n`;
