@@ -121,6 +121,7 @@ export class EnforceSensor implements Sensor {
   private readonly links = new Map<string, Link>();
   private attestations = new Map<string, Attestation>();
   private slots: RuleSlot[] = [];
+  private readonly countBase = new Map<number, { taken: number; would: number }>();
   private active = new Set<string>();
   private next = new Set<string>();
   private phase = 0;
@@ -214,6 +215,12 @@ export class EnforceSensor implements Sensor {
       if (a === undefined) continue; // the agent's own rules policy: audit only
       slot.action = a.effective;
       if (a.effective !== 'audit') for (const b of a.backends) want.add(b);
+    }
+    // Counters live per slot in the kernel; a slot that changes owner starts from the current value.
+    const before = new Map(this.slots.map((x) => [x.slot, `${x.policy}/${x.rule}`]));
+    for (const slot of img.slots) {
+      if (before.get(slot.slot) !== `${slot.policy}/${slot.rule}`)
+        this.countBase.set(slot.slot, this.rawCounts(slot.slot));
     }
     this.attestations = att;
     this.slots = img.slots;
@@ -377,24 +384,34 @@ export class EnforceSensor implements Sensor {
     this.onTamper(ev, what, { process });
   }
 
-  /** Per rule: actions taken and would-be actions (monitor), summed over CPUs. */
+  /** Per rule: actions taken and would-be actions (monitor), summed over CPUs, since the rule got its slot. */
   ruleCounts(): RuleCounts[] {
-    if (this.object === undefined) return [];
-    const map = this.map('pg_enf_counts');
-    const key = Buffer.alloc(4);
     const out: RuleCounts[] = [];
     for (const s of this.slots) {
-      key.writeUInt32LE(s.slot);
-      let taken = 0;
-      let would = 0;
-      for (const v of map.lookupPerCpu(key) ?? []) {
-        taken += Number(v.readBigUInt64LE(0));
-        would += Number(v.readBigUInt64LE(8));
-      }
-      if (this.attestations.has(`${s.policy}/${s.rule}`))
-        out.push({ policy: s.policy, rule: s.rule, taken, would });
+      if (!this.attestations.has(`${s.policy}/${s.rule}`)) continue;
+      const now = this.rawCounts(s.slot);
+      const base = this.countBase.get(s.slot) ?? { taken: 0, would: 0 };
+      out.push({
+        policy: s.policy,
+        rule: s.rule,
+        taken: now.taken - base.taken,
+        would: now.would - base.would,
+      });
     }
     return out;
+  }
+
+  private rawCounts(slot: number): { taken: number; would: number } {
+    let taken = 0;
+    let would = 0;
+    if (this.object === undefined) return { taken, would };
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(slot);
+    for (const v of this.map('pg_enf_counts').lookupPerCpu(key) ?? []) {
+      taken += Number(v.readBigUInt64LE(0));
+      would += Number(v.readBigUInt64LE(8));
+    }
+    return { taken, would };
   }
 
   stats(_stats: BpfMap): Record<string, number> {

@@ -197,6 +197,8 @@ describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip },
     );
     assert.deepEqual(ev.action, { taken: 'deny', backend: 'cgroup/bind4' });
     assert.equal(ev.network?.local_port, bport);
+    // slot 0 had other rules before: its counters start again for this one
+    assert.deepEqual(rec.agent.policyStatus()[0].rules[0].actions, { taken: 1, would: 0 });
     rec.agent.applyPolicies([]);
   });
 
