@@ -223,14 +223,15 @@ export class Compiler {
           ...c,
           mask,
           fn: c.pure ? maskTest(mask) : (e) => !inner(e),
-          spec: c.pure
-            ? undefined
-            : (bit) => {
-                const s = specialize(c, bit);
-                if (s === TRUE) return FALSE;
-                if (s === FALSE) return TRUE;
-                return (e) => !s(e);
-              },
+          spec:
+            c.pure || c.spec === undefined
+              ? undefined
+              : (bit) => {
+                  const s = specialize(c, bit);
+                  if (s === TRUE) return FALSE;
+                  if (s === FALSE) return TRUE;
+                  return (e) => !s(e);
+                },
         };
       }
       case 'macro':
@@ -270,7 +271,8 @@ export class Compiler {
       fn,
       mask,
       pure,
-      spec: pure ? undefined : spec,
+      // Only conditions with a kind check somewhere below have anything to fold.
+      spec: pure || !parts.some((p) => p.pure || p.spec !== undefined) ? undefined : spec,
       fields: union(parts, (p) => p.fields),
       unsupported: union(parts, (p) => p.unsupported),
       unknownSyscalls: union(parts, (p) => p.unknownSyscalls),

@@ -184,7 +184,8 @@ test(`fuzz: ${ITERATIONS} random and mutated rule files throw only RuleError, wi
     }),
     execEv(['bash', '-c', 'id']),
   ];
-  const start = Date.now();
+  // CPU time of this process, not wall time: other work on a shared machine must not fail the budget.
+  const start = process.cpuUsage();
   let loaded = 0;
   let rejected = 0;
   let i = 0;
@@ -211,9 +212,10 @@ test(`fuzz: ${ITERATIONS} random and mutated rule files throw only RuleError, wi
       rejected++;
     }
   }
-  const ms = Date.now() - start;
+  const used = process.cpuUsage(start);
+  const ms = Math.round((used.user + used.system) / 1000);
   t.diagnostic(
-    `fuzz: ${i} iterations (seed ${SEED}), ${loaded} loaded, ${rejected} rejected with RuleError, ${ms} ms`,
+    `fuzz: ${i} iterations (seed ${SEED}), ${loaded} loaded, ${rejected} rejected with RuleError, ${ms} ms of CPU`,
   );
-  assert.ok(ms < BUDGET_MS, `fuzz took ${ms} ms`);
+  assert.ok(ms < BUDGET_MS, `fuzz took ${ms} ms of CPU`);
 });
