@@ -54,6 +54,7 @@ export interface CompiledRule extends RuleInfo {
   spec?: (bit: number) => Pred;
   mask: number;
   output: CompiledOutput;
+  /** Evaluations not counted per kind (stats() adds the per-kind event counts; the hot path leaves this 0). */
   evaluations: number;
   matches: number;
   errors: number;
@@ -113,6 +114,8 @@ export class RuleSet {
   private readonly byKind: Array<CompiledRule[] | null>;
   /** Per kind, each listed rule's condition specialised for that kind (same order as byKind). */
   private readonly fnsByKind: Array<Pred[] | null>;
+  /** Events evaluated per kind (index as byKind). */
+  private readonly kindEvents = new Float64Array(KINDS.length);
   private readonly kindsMask: number;
   private readonly skippedBySource: Record<string, number>;
   private readonly skippedUnknown: number;
@@ -175,10 +178,11 @@ export class RuleSet {
       this.eventsIgnored++;
       return EMPTY;
     }
+    // Every rule of the list is evaluated once: per-rule evaluation counts are derived in stats().
+    this.kindEvents[k]++;
     let out: Alert[] | undefined;
     for (let i = 0; i < list.length; i++) {
       const r = list[i];
-      r.evaluations++;
       let hit: boolean;
       try {
         hit = fns[i](event);
@@ -235,6 +239,11 @@ export class RuleSet {
     }
     let skippedSources = 0;
     for (const v of Object.values(this.skippedBySource)) skippedSources += v;
+    const evaluations = new Map<CompiledRule, number>();
+    for (let i = 0; i < KINDS.length; i++) {
+      const n = this.kindEvents[i];
+      for (const r of this.byKind[i] ?? []) evaluations.set(r, (evaluations.get(r) ?? 0) + n);
+    }
     return {
       rulesLoaded: this.all.length + skippedSources + this.skippedUnknown,
       rulesEnabled: enabled - this.belowMin,
@@ -248,7 +257,7 @@ export class RuleSet {
       errors: this.errorsTotal,
       perRule: this.all.map((r) => ({
         name: r.name,
-        evaluations: r.evaluations,
+        evaluations: r.evaluations + (evaluations.get(r) ?? 0),
         matches: r.matches,
         errors: r.errors,
       })),
