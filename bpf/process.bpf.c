@@ -417,6 +417,39 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 }
 
 /*
+ * cgroup_mkdir fires when any cgroup directory is created, before a process
+ * can be moved into it: the moment a container's cgroup exists. Rules scoped
+ * to containers list the cgroup ids known at compile time; a new v2 cgroup is
+ * entered here as accepted by them (PG_SET_CGROUP_NEW) in the live
+ * generation, so the container's first exec already reaches user space, which
+ * holds it until the container's metadata is known. The next policy apply
+ * rebuilds the maps from what user space knows. tp_btf: 5.5+.
+ */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(handle_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	struct pg_value_key key = {.dim = PG_DIM_CGROUP};
+	const struct pg_filter_config *cfg;
+	const struct pg_rules *scoped;
+	struct pg_allow_deny ad = {};
+	__u32 zero = 0;
+
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0; /* a v1 hierarchy: the filter keys on v2 ids */
+	cfg = bpf_map_lookup_elem(&pg_f_config, &zero);
+	if (!cfg)
+		return 0;
+	key.gen = cfg->gen & 1;
+	scoped = pg_set(key.gen, PG_SET_CGROUP_NEW);
+	if (!scoped || pg_rules_empty(scoped))
+		return 0;
+	key.value = BPF_CORE_READ(cgrp, kn, id);
+	ad.allow = *scoped;
+	bpf_map_update_elem(&pg_f_values, &key, &ad, BPF_NOEXIST);
+	return 0;
+}
+
+/*
  * Seeds user space and pg_execs with the processes that exist at start: one
  * PG_REC_PROC record per thread-group leader, written to the iterator's seq
  * file (read(2) by user space after the tracepoints are attached, so nothing

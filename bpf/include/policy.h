@@ -105,7 +105,15 @@ enum pg_set {
 	 * lookups are skipped: every remaining rule leaves it open.
 	 */
 	PG_SET_LOOKUP = 136,
-	PG_SET_MAX = 152,
+	/*
+	 * Rules scoped to containers (cgroup id sets from selectors): a cgroup
+	 * created after the last compile is accepted by them until user space
+	 * has looked the container up and re-applied (handle_cgroup_mkdir), so
+	 * a new container's first process is never filtered out by a race;
+	 * user space then decides with the container's metadata.
+	 */
+	PG_SET_CGROUP_NEW = 152,
+	PG_SET_MAX = 160,
 };
 
 /* Access bits of an open (and the combinations indexing PG_SET_ACCESS). */

@@ -288,7 +288,8 @@ export const PgSet = {
   PG_SET_CAP: 66,
   PG_SET_ALL: 130,
   PG_SET_LOOKUP: 136,
-  PG_SET_MAX: 152,
+  PG_SET_CGROUP_NEW: 152,
+  PG_SET_MAX: 160,
 } as const;
 export type PgSet = (typeof PgSet)[keyof typeof PgSet];
 

@@ -354,6 +354,8 @@ export function compileFilter(policies: readonly Policy[]): FilterImage {
       inNotIn(PgDim.PG_DIM_GID, m.gids, BigInt);
       inNotIn(PgDim.PG_DIM_PORT, m.ports, BigInt);
       inNotIn(PgDim.PG_DIM_CGROUP, m.cgroupIds, BigInt);
+      // Scoped to containers: cgroups created after this compile are let through until re-applied.
+      if ((m.cgroupIds?.in?.length ?? 0) > 0) setBit(set(PgSet.PG_SET_CGROUP_NEW), s);
 
       if (m.paths !== undefined) {
         constrained.add(PgDim.PG_DIM_PATH);

@@ -66,7 +66,7 @@ export interface ProcessSensorStats {
   ring: RingBufferStats | undefined;
 }
 
-const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit'] as const;
+const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit', 'handle_cgroup_mkdir'] as const;
 
 export class ProcessSensor {
   readonly attached: string[] = [];
