@@ -36,7 +36,11 @@ fi
 # npm packages from the lockfile, only when they changed.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	say "installing npm packages from the lockfile"
-	npm ci --no-audit --no-fund --loglevel=error
+	# Not `npm ci`: it rejects a lockfile that lacks optional packages for other
+	# platforms (biome's CLI builds), which a registry serving only this
+	# platform's builds never lets npm record. `npm install --no-save` installs
+	# the locked versions and never rewrites the lockfile.
+	npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
 say "building kernel objects, native addon and TypeScript"
