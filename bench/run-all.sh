@@ -200,3 +200,4 @@ echo "load_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW"
 # --- report -------------------------------------------------------------------
 node dist/bench/report.js "$RAW" "$EXECS" "$REPS"
 BUILT=1 sh bench/rules.sh # rules engine: default-ruleset throughput and alert latency (bench/README.md)
+BUILT=1 sh bench/storms.sh # open/connect storms vs auditd and bpftrace (bench/README.md)
