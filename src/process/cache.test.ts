@@ -131,3 +131,18 @@ test('kernel time converts to ISO-8601 with nanoseconds, consistent with the wal
   assert.equal(clock.toIso(now + 1).slice(0, 23), iso.slice(0, 23));
   assert.notEqual(clock.toIso(now + 1), iso);
 });
+
+test('two identities starting in the same nanosecond stay apart', () => {
+  const c = cache();
+  const a = c.upsert(rec(100, 5000, 1, 1, '/bin/a'));
+  const b = c.upsert(rec(200, 5000, 1, 1, '/bin/b'));
+  assert.notEqual(a, b);
+  assert.equal(c.get(100, 5000)?.info.binary, '/bin/a');
+  assert.equal(c.get(200, 5000)?.info.binary, '/bin/b');
+  assert.equal(c.size, 2);
+  c.markExited(b, 0);
+  c.sweep(60_000);
+  assert.equal(c.get(200, 5000), undefined);
+  assert.equal(c.get(100, 5000), a);
+  assert.equal(c.size, 1);
+});

@@ -100,12 +100,18 @@ export interface ProcessCacheStats {
   evictedAlive: number;
 }
 
+/** Key of an identity whose start time another identity already holds in `byKtime`. */
 function keyOf(pid: number, ktime: number): string {
   return `${pid}:${ktime}`;
 }
 
 export class ProcessCache {
-  private readonly byKey = new Map<string, ProcessEntry>();
+  // Identities by start time: a number key (no string built per lookup; string
+  // keys were a third of the decode path in bench/pipeline). Two identities
+  // with the same start time (different CPUs, the same ns; or doubles rounding
+  // past 2^53 ns of uptime) are kept apart in `collisions`, keyed by pid too.
+  private readonly byKtime = new Map<number, ProcessEntry>();
+  private readonly collisions = new Map<string, ProcessEntry>();
   // The newest identity per pid: most lookups hit here without building a key string.
   private readonly byPid = new Map<number, ProcessEntry>();
   private readonly maxEntries: number;
@@ -127,20 +133,26 @@ export class ProcessCache {
 
   /** Caches an identity (its context is built on first use). A repeated record (seed and exec racing) keeps the first. */
   upsert(rec: ProcessRecord): ProcessEntry {
-    const key = keyOf(rec.pid, rec.ktime);
-    const existing = this.byKey.get(key);
+    const existing = this.lookup(rec.pid, rec.ktime);
     if (existing !== undefined) {
       this.counters.updated++;
       return existing;
     }
     const entry = new ProcessEntry(rec, this);
-    this.byKey.set(key, entry);
+    if (this.byKtime.has(rec.ktime)) this.collisions.set(keyOf(rec.pid, rec.ktime), entry);
+    else this.byKtime.set(rec.ktime, entry);
     const previous = this.byPid.get(rec.pid);
     if (previous === undefined || previous.ktime <= rec.ktime) this.byPid.set(rec.pid, entry);
     this.alive++;
     this.counters.inserted++;
-    if (this.byKey.size > this.maxEntries) this.evict();
+    if (this.size > this.maxEntries) this.evict();
     return entry;
+  }
+
+  private lookup(pid: number, ktime: number): ProcessEntry | undefined {
+    const byTime = this.byKtime.get(ktime);
+    if (byTime !== undefined && byTime.pid === pid) return byTime;
+    return this.collisions.size === 0 ? undefined : this.collisions.get(keyOf(pid, ktime));
   }
 
   /** The public ProcessInfo of a record (ProcessEntry.info calls it once). */
@@ -175,7 +187,7 @@ export class ProcessCache {
       this.counters.hits++;
       return latest;
     }
-    const entry = this.byKey.get(keyOf(pid, ktime));
+    const entry = this.lookup(pid, ktime);
     if (entry === undefined) this.counters.misses++;
     else this.counters.hits++;
     return entry;
@@ -221,21 +233,25 @@ export class ProcessCache {
   }
 
   get size(): number {
-    return this.byKey.size;
+    return this.byKtime.size + this.collisions.size;
   }
 
   stats(): ProcessCacheStats {
-    return { size: this.byKey.size, alive: this.alive, ...this.counters };
+    return { size: this.size, alive: this.alive, ...this.counters };
   }
 
   *entries(): IterableIterator<ProcessEntry> {
-    yield* this.byKey.values();
+    yield* this.byKtime.values();
+    yield* this.collisions.values();
   }
 
   private remove(entry: ProcessEntry): boolean {
-    const key = keyOf(entry.pid, entry.ktime);
-    if (this.byKey.get(key) !== entry) return false;
-    this.byKey.delete(key);
+    if (this.byKtime.get(entry.ktime) === entry) this.byKtime.delete(entry.ktime);
+    else {
+      const key = keyOf(entry.pid, entry.ktime);
+      if (this.collisions.get(key) !== entry) return false;
+      this.collisions.delete(key);
+    }
     if (this.byPid.get(entry.pid) === entry) this.byPid.delete(entry.pid);
     return true;
   }
@@ -250,13 +266,14 @@ export class ProcessCache {
   // Over the bound: drop exited identities oldest first, then the oldest alive
   // one (counted: its later events resolve without context).
   private evict(): void {
-    while (this.byKey.size > this.maxEntries && this.exitedHead < this.exitedQueue.length) {
+    while (this.size > this.maxEntries && this.exitedHead < this.exitedQueue.length) {
       const entry = this.exitedQueue[this.exitedHead++];
       if (this.remove(entry)) this.counters.reclaimed++;
     }
     this.compactQueue();
-    while (this.byKey.size > this.maxEntries) {
-      const oldest = this.byKey.values().next().value as ProcessEntry;
+    while (this.size > this.maxEntries) {
+      const oldest = (this.byKtime.values().next().value ??
+        this.collisions.values().next().value) as ProcessEntry;
       this.remove(oldest);
       if (oldest.exitedAt === 0) {
         this.alive--;
