@@ -44,7 +44,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 process.stderr.write(`peregrine: running ${files.length} test files\n`);
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], {
+// A test that hangs fails after 5 minutes instead of eating the CI budget.
+const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
   cwd: root,
   stdio: 'inherit',
 });

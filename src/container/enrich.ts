@@ -255,16 +255,21 @@ export class ContainerEnricher {
 
   /** First walk, watches, and (bounded) the lookups of the containers already running. */
   async start(): Promise<void> {
-    await this.resolver.ready();
+    // Bounded like everything else on the way to the first event: a cgroup
+    // walk or a runtime that does not answer must not hold the agent's start.
+    const bounded = async (p: Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        p,
+        new Promise<void>((res) => {
+          timer = setTimeout(res, this.startWaitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    };
+    await bounded(this.resolver.ready());
     this.watcher?.start();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.resolver.settled(),
-      new Promise<void>((res) => {
-        timer = setTimeout(res, this.startWaitMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await bounded(this.resolver.settled());
   }
 
   private cgroupCreated(path: string, id: number): void {
