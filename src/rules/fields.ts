@@ -2,6 +2,7 @@
 // Falco field names over Peregrine events: each field is a small extractor, bound to its argument once at rule load.
 
 import type { EventKind, PeregrineEvent, ProcessInfo } from '../events/types.js';
+import { capabilityNames, parseCapabilityHex } from '../process/capabilities.js';
 import { SYSCALLS_BY_KIND } from './kinds.js';
 import { normalizeIp } from './net.js';
 import type { UserDb } from './users.js';
@@ -421,51 +422,6 @@ function joinCaps(c: readonly string[] | undefined, sep = ' '): string | undefin
   return Array.isArray(c) ? c.join(sep) : undefined;
 }
 
-// Linux capability numbers (include/uapi/linux/capability.h).
-const CAP_NAMES = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_DAC_READ_SEARCH',
-  'CAP_FOWNER',
-  'CAP_FSETID',
-  'CAP_KILL',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETPCAP',
-  'CAP_LINUX_IMMUTABLE',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST',
-  'CAP_NET_ADMIN',
-  'CAP_NET_RAW',
-  'CAP_IPC_LOCK',
-  'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE',
-  'CAP_SYS_RAWIO',
-  'CAP_SYS_CHROOT',
-  'CAP_SYS_PTRACE',
-  'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN',
-  'CAP_SYS_BOOT',
-  'CAP_SYS_NICE',
-  'CAP_SYS_RESOURCE',
-  'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG',
-  'CAP_MKNOD',
-  'CAP_LEASE',
-  'CAP_AUDIT_WRITE',
-  'CAP_AUDIT_CONTROL',
-  'CAP_SETFCAP',
-  'CAP_MAC_OVERRIDE',
-  'CAP_MAC_ADMIN',
-  'CAP_SYSLOG',
-  'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND',
-  'CAP_AUDIT_READ',
-  'CAP_PERFMON',
-  'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE',
-];
-
 const capCache = new Map<string, string>();
 
 /**
@@ -478,15 +434,7 @@ export function capText(mask: unknown): string | undefined {
   if (typeof mask !== 'string' || !/^[0-9a-fA-F]{1,16}$/.test(mask)) return undefined;
   let t = capCache.get(mask);
   if (t !== undefined) return t;
-  const padded = mask.padStart(16, '0');
-  const hi = Number.parseInt(padded.slice(0, 8), 16);
-  const lo = Number.parseInt(padded.slice(8), 16);
-  const names: string[] = [];
-  for (let bit = 0; bit < 64; bit++) {
-    const set = bit < 32 ? (lo >>> bit) & 1 : (hi >>> (bit - 32)) & 1;
-    if (set) names.push(CAP_NAMES[bit] ?? `CAP_${bit}`);
-  }
-  t = names.join(' ');
+  t = capabilityNames(parseCapabilityHex(mask.padStart(16, '0'))).join(' ');
   if (capCache.size < 4096) capCache.set(mask, t);
   return t;
 }
