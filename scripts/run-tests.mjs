@@ -45,10 +45,14 @@ if (files.length === 0) {
 }
 process.stderr.write(`peregrine: running ${files.length} test files\n`);
 // A test that hangs fails after 5 minutes instead of eating the CI budget.
-const run = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const run = spawnSync(
+  process.execPath,
+  ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 if (run.status !== 0 || only !== undefined || args.includes('--no-vm')) process.exit(run.status ?? 1);
 
 // Last: the BPF-LSM / fentry / kprobe paths, in a guest kernel that has them.
