@@ -97,3 +97,24 @@ test('docs/event.schema.json is the published copy of the schema object', () => 
   const published = JSON.parse(readFileSync(join(root, 'docs', 'event.schema.json'), 'utf8'));
   assert.deepEqual(published, JSON.parse(JSON.stringify(eventSchema)), 'run `npm run schema` to update it');
 });
+
+test('a frozen container part is serialised once and reused; an unfrozen one every time', () => {
+  const { parent, child } = sample();
+  const enc = new JsonEncoder('n1');
+  const container = Object.freeze({
+    id: 'abc',
+    name: 'web',
+    image: 'nginx',
+    image_id: '',
+    runtime: 'containerd',
+    labels: {},
+  });
+  const ev: PeregrineEvent = { time: 't', node: 'n1', kind: 'process.exec', process: child.info, container };
+  const first = JSON.parse(enc.encode(ev, { process: child, parent }));
+  assert.deepEqual(first.container, container);
+  const open = { id: 'def', name: '', image: '', image_id: '', runtime: 'docker', labels: {} };
+  const ev2: PeregrineEvent = { ...ev, container: open };
+  assert.equal(JSON.parse(enc.encode(ev2, { process: child })).container.name, '');
+  open.name = 'later';
+  assert.equal(JSON.parse(enc.encode(ev2, { process: child })).container.name, 'later', 'not cached');
+});

@@ -45,9 +45,26 @@ export class JsonEncoder {
     }
     for (const key of TAIL_KEYS) {
       const value = ev[key];
-      if (value !== undefined) s += `,"${key}":${JSON.stringify(value)}`;
+      if (value === undefined) continue;
+      if (key === 'container' || key === 'pod') s += `,"${key}":${this.shared(value as object)}`;
+      else s += `,"${key}":${JSON.stringify(value)}`;
     }
     return `${s}}`;
+  }
+
+  // Container and pod objects are shared, frozen, by every event of a
+  // container (the resolver caches them): serialise each once. Encoding an event with both
+  // went from 2.5 to 9.5 µs when they were stringified per event.
+  private readonly sharedJson = new WeakMap<object, string>();
+
+  private shared(value: object): string {
+    if (!Object.isFrozen(value)) return JSON.stringify(value); // may still change: no cache
+    let json = this.sharedJson.get(value);
+    if (json === undefined) {
+      json = JSON.stringify(value);
+      this.sharedJson.set(value, json);
+    }
+    return json;
   }
 }
 
