@@ -12,7 +12,7 @@ EXECS=${EXECS:-10000}
 REPS=${REPS:-5}
 DROP_EXECS=${DROP_EXECS:-3000}
 SOCK=${SOCK:-/tmp/pg-bench.sock}
-# The agent as the brief measures it: process sensor only (bench/process-only.yaml attaches no
+# The agent as the issue measures it: process sensor only (bench/process-only.yaml attaches no
 # other sensor), rules as shipped. Set PG_ARGS to measure another configuration.
 PG_ARGS=${PG_ARGS:---policy bench/process-only.yaml}
 OUT=build/bench
