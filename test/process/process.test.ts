@@ -168,8 +168,8 @@ describe('processes older than the agent', kernelTest, () => {
     const go = join(mkdtempSync(join(tmpdir(), 'pg-pre-')), 'go');
     const script = `while [ ! -e ${go} ]; do sleep 0.05; done; exec /bin/true pg-pre-child`;
     const shell = spawn(SH, ['-c', script, 'pg-pre-shell'], { stdio: 'ignore' });
-    const a = await startAgent({ ancestors: true });
-    writeFileSync(go, '');
+    // The shell waits for the go file: create it whatever happens, so it never outlives the test.
+    const a = await startAgent({ ancestors: true }).finally(() => writeFileSync(go, ''));
     try {
       const exec = await a.waitFor(
         (e) =>
