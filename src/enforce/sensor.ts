@@ -321,7 +321,7 @@ export class EnforceSensor implements Sensor {
     }
     this.counters.records++;
     const process =
-      ctx.process(rec.key.pid, rec.key.ktime) ?? unresolved(ctx, rec.pid, rec.key.ktime, rec.tid);
+      ctx.process(rec.key.pid, rec.key.ktime) ?? ctx.cache.idsOnly(rec.pid, rec.key.ktime, rec.tid);
     const parent = ctx.cache.parentOf(process);
     const names = ctx.policies(view, at + PG_ENFORCE_EVENT_OFFSET.rules);
     const kind = KIND_NAMES[rec.kind] ?? 'process.exec';
@@ -364,7 +364,7 @@ export class EnforceSensor implements Sensor {
     }
     this.counters.tamper++;
     const process =
-      ctx.process(rec.key.pid, rec.key.ktime) ?? unresolved(ctx, rec.pid, rec.key.ktime, rec.tid);
+      ctx.process(rec.key.pid, rec.key.ktime) ?? ctx.cache.idsOnly(rec.pid, rec.key.ktime, rec.tid);
     if (this.onTamper === undefined) return;
     const ev: PeregrineEvent = {
       time: ctx.clock.toIso(rec.hdr.ktime),
@@ -438,34 +438,6 @@ export class EnforceSensor implements Sensor {
     this.object?.close();
     this.object = undefined;
   }
-}
-
-// A process the cache does not know (exited, evicted): ids only, so the event still goes out.
-function unresolved(ctx: DecodeContext, pid: number, ktime: number, tid: number): ProcessEntry {
-  return ctx.cache.upsert({
-    origin: 'fork',
-    pid,
-    tid,
-    ppid: 0,
-    ktime,
-    parentPid: 0,
-    parentKtime: 0,
-    uid: 0,
-    gid: 0,
-    euid: 0,
-    egid: 0,
-    auid: 4294967295,
-    capEffective: 0,
-    capPermitted: 0,
-    ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
-    cgroupId: 0,
-    cgroupName: '',
-    binary: '',
-    args: [],
-    cwd: '',
-    tty: '',
-    flags: [],
-  });
 }
 
 // Before the probe ran: nothing but what every kernel here has is assumed.

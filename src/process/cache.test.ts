@@ -146,3 +146,14 @@ test('two identities starting in the same nanosecond stay apart', () => {
   assert.equal(c.get(100, 5000), a);
   assert.equal(c.size, 1);
 });
+
+test('an identity the cache lost comes back with ids only, once', () => {
+  const c = cache();
+  const a = c.idsOnly(77, 900, 78);
+  assert.equal(a.info.pid, 77);
+  assert.equal(a.info.tid, 78);
+  assert.equal(a.info.binary, '');
+  assert.equal(a.info.parent_exec_id, '', 'no parent is invented');
+  assert.equal(c.idsOnly(77, 900), a, 'the same identity on a second miss');
+  assert.equal(c.get(77, 900), a);
+});

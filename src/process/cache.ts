@@ -155,6 +155,37 @@ export class ProcessCache {
     return this.collisions.size === 0 ? undefined : this.collisions.get(keyOf(pid, ktime));
   }
 
+  /**
+   * An identity the cache lost (evicted, or exited before it was seen) when a
+   * later record still names it: ids only, so that record's event still goes out.
+   */
+  idsOnly(pid: number, ktime: number, tid = pid): ProcessEntry {
+    return this.upsert({
+      origin: 'fork',
+      pid,
+      tid,
+      ppid: 0,
+      ktime,
+      parentPid: 0,
+      parentKtime: 0,
+      uid: 0,
+      gid: 0,
+      euid: 0,
+      egid: 0,
+      auid: 4294967295,
+      capEffective: 0,
+      capPermitted: 0,
+      ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
+      cgroupId: 0,
+      cgroupName: '',
+      binary: '',
+      args: [],
+      cwd: '',
+      tty: '',
+      flags: [],
+    });
+  }
+
   /** The public ProcessInfo of a record (ProcessEntry.info calls it once). */
   buildInfo(rec: ProcessRecord): ProcessInfo {
     return {

@@ -132,7 +132,8 @@ export class FileSensor implements Sensor {
       return;
     }
     this.counters.records++;
-    const process = ctx.process(rec.key.pid, rec.key.ktime) ?? this.unresolved(ctx, rec.pid, rec.key.ktime);
+    const process =
+      ctx.process(rec.key.pid, rec.key.ktime) ?? this.idsOnly(ctx, rec.pid, rec.key.ktime, rec.tid);
     const parent = ctx.cache.parentOf(process);
     const names = ctx.policies(view, at + PG_FILE_EVENT_OFFSET.rules);
     const ev: PeregrineEvent = {
@@ -146,35 +147,6 @@ export class FileSensor implements Sensor {
     if (parts.return_code !== undefined) ev.return_code = parts.return_code;
     if (names.length > 0) ev.policy = { name: names[0], names };
     ctx.emit(ev, { process, parent });
-  }
-
-  // A process the cache does not know (started before the seed finished, or evicted): ids only.
-  private unresolved(ctx: DecodeContext, pid: number, ktime: number): ProcessEntry {
-    this.counters.unresolved++;
-    return ctx.cache.upsert({
-      origin: 'fork',
-      pid,
-      tid: pid,
-      ppid: 0,
-      ktime,
-      parentPid: 0,
-      parentKtime: 0,
-      uid: 0,
-      gid: 0,
-      euid: 0,
-      egid: 0,
-      auid: 4294967295,
-      capEffective: 0,
-      capPermitted: 0,
-      ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
-      cgroupId: 0,
-      cgroupName: '',
-      binary: '',
-      args: [],
-      cwd: '',
-      tty: '',
-      flags: [],
-    });
   }
 
   stats(stats: BpfMap): Record<string, number> {
@@ -197,6 +169,12 @@ export class FileSensor implements Sensor {
       kernel_faults: k(PgStat.PG_STAT_FILE_FAULT),
       kernel_pending_full: k(PgStat.PG_STAT_FILE_PENDING_FULL),
     };
+  }
+
+  // A process the cache no longer knows: ids only, so the event still goes out (counted).
+  private idsOnly(ctx: DecodeContext, pid: number, ktime: number, tid: number): ProcessEntry {
+    this.counters.unresolved++;
+    return ctx.cache.idsOnly(pid, ktime, tid);
   }
 
   close(): void {

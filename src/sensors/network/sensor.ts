@@ -11,7 +11,6 @@ import {
   PgStat,
 } from '../../generated/records.js';
 import { type BpfMap, BpfObject, type Link } from '../../kernel/index.js';
-import type { ProcessEntry } from '../../process/cache.js';
 import { objectPath } from '../paths.js';
 import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from '../sensor.js';
 import { NET_KINDS, networkInfo } from './decode.js';
@@ -104,7 +103,7 @@ export class NetworkSensor implements Sensor {
     let process = ctx.process(rec.key.pid, rec.key.ktime);
     if (process === undefined) {
       this.counters.unresolved++;
-      process = unresolved(ctx, rec.key.pid, rec.key.ktime, rec.tid);
+      process = ctx.cache.idsOnly(rec.key.pid, rec.key.ktime, rec.tid);
     }
     const parent = ctx.cache.parentOf(process);
     const names = ctx.policies(view, at + PG_NET_EVENT_OFFSET.rules);
@@ -144,32 +143,4 @@ export class NetworkSensor implements Sensor {
     this.object?.close();
     this.object = undefined;
   }
-}
-
-// A process the cache no longer knows (evicted under pressure): ids only, so the event still goes out.
-function unresolved(ctx: DecodeContext, pid: number, ktime: number, tid: number): ProcessEntry {
-  return ctx.cache.upsert({
-    origin: 'fork',
-    pid,
-    tid,
-    ppid: 0,
-    ktime,
-    parentPid: 0,
-    parentKtime: 0,
-    uid: 0,
-    gid: 0,
-    euid: 0,
-    egid: 0,
-    auid: 4294967295,
-    capEffective: 0,
-    capPermitted: 0,
-    ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
-    cgroupId: 0,
-    cgroupName: '',
-    binary: '',
-    args: [],
-    cwd: '',
-    tty: '',
-    flags: [],
-  });
 }

@@ -63,7 +63,7 @@ export function sysEvent(
   let process = ctx.process(sys.key.pid, sys.key.ktime);
   if (process === undefined) {
     counters.unresolved++;
-    process = unresolved(ctx, sys.key.pid, sys.key.ktime, sys.tid);
+    process = ctx.cache.idsOnly(sys.key.pid, sys.key.ktime, sys.tid);
   }
   const parent = ctx.cache.parentOf(process);
   const ev: PeregrineEvent = {
@@ -98,32 +98,4 @@ export function kernelCounters(
     out[name] = sum;
   }
   return out;
-}
-
-// A process the cache no longer knows (evicted under pressure): ids only, so the event still goes out.
-function unresolved(ctx: DecodeContext, pid: number, ktime: number, tid: number): ProcessEntry {
-  return ctx.cache.upsert({
-    origin: 'fork',
-    pid,
-    tid,
-    ppid: 0,
-    ktime,
-    parentPid: 0,
-    parentKtime: 0,
-    uid: 0,
-    gid: 0,
-    euid: 0,
-    egid: 0,
-    auid: 4294967295,
-    capEffective: 0,
-    capPermitted: 0,
-    ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
-    cgroupId: 0,
-    cgroupName: '',
-    binary: '',
-    args: [],
-    cwd: '',
-    tty: '',
-    flags: [],
-  });
 }

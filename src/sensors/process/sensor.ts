@@ -22,7 +22,7 @@ import {
   type RingBufferStats,
   readIterator,
 } from '../../kernel/index.js';
-import type { ProcessCache, ProcessEntry } from '../../process/cache.js';
+import type { ProcessCache } from '../../process/cache.js';
 import type { KernelClock } from '../../process/identity.js';
 import { signalName, splitExitStatus } from '../../process/signals.js';
 import { objectPath } from '../paths.js';
@@ -272,7 +272,7 @@ export class ProcessSensor {
         let entry = cache.get(rec.key.pid, rec.key.ktime);
         if (entry === undefined) {
           this.counters.exit_unresolved++;
-          entry = this.unresolved(rec.key.pid, rec.key.ktime);
+          entry = this.opts.cache.idsOnly(rec.key.pid, rec.key.ktime);
         }
         const parent = cache.parentOf(entry);
         const { code, signal } = splitExitStatus(rec.exitCode);
@@ -294,34 +294,6 @@ export class ProcessSensor {
       default:
         if (this.opts.other === undefined || !this.opts.other(view, at, type)) this.counters.unknown_types++;
     }
-  }
-
-  // An identity the cache lost (evicted under pressure): ids only, so the event still goes out.
-  private unresolved(pid: number, ktime: number): ProcessEntry {
-    return this.opts.cache.upsert({
-      origin: 'fork',
-      pid,
-      tid: pid,
-      ppid: 0,
-      ktime,
-      parentPid: 0,
-      parentKtime: 0,
-      uid: 0,
-      gid: 0,
-      euid: 0,
-      egid: 0,
-      auid: 4294967295,
-      capEffective: 0,
-      capPermitted: 0,
-      ns: { pid: 0, mnt: 0, net: 0, user: 0, uts: 0, ipc: 0, cgroup: 0 },
-      cgroupId: 0,
-      cgroupName: '',
-      binary: '',
-      args: [],
-      cwd: '',
-      tty: '',
-      flags: [],
-    });
   }
 
   /** Consumes whatever the ring buffer holds now (before stop, so nothing queued is lost). */
