@@ -51,10 +51,36 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define HDR sizeof(struct pg_file_event)
 #define PART_MASK (PG_PATH_MAX - 1)
 
+/* What one sys_enter hook reports: which names, how to resolve them. */
+struct file_args {
+	__u32 kind; /* enum pg_kind */
+	__s32 dfd; /* resolves name */
+	__s32 dfd2; /* resolves name2 */
+	__u32 sys_flags;
+	__u32 mode;
+	__u32 uid;
+	__u32 gid;
+	__u32 raw_first; /* name is stored as written (symlink target), not joined */
+	const char *name; /* user memory */
+	const char *name2; /* rename/link/symlink: the second name, NULL when none */
+	const char *source; /* mount */
+	const char *fstype; /* mount */
+};
+
+/*
+ * Per-CPU scratch: the record being built, the path buffer, and report()'s
+ * state across its two names (kept here, not on the stack: see lib/walk.h).
+ */
 struct file_scratch {
 	char rec[PG_REC_BUF_SIZE];
 	/* Also slack: rec offsets are masked to PG_REC_MASK, so a store may run past rec. */
 	char path[PG_PATH_BUF_SIZE];
+	struct file_args args; /* the hook's, for name_part() */
+	struct pg_filter f; /* after pg_filter_begin */
+	struct pg_rules matched; /* rules matching either name */
+	__u32 len[2];
+	__u32 flags; /* enum pg_file_flag */
+	__u32 _pad;
 };
 
 struct {
@@ -92,22 +118,6 @@ const volatile struct {
 	struct pg_rules rules;
 	struct pg_file_event file; /* last: it ends in a flexible array */
 } pg_file_anchor __attribute__((unused));
-
-/* What one sys_enter hook reports: which names, how to resolve them. */
-struct file_args {
-	__u32 kind; /* enum pg_kind */
-	__s32 dfd; /* resolves name */
-	__s32 dfd2; /* resolves name2 */
-	__u32 sys_flags;
-	__u32 mode;
-	__u32 uid;
-	__u32 gid;
-	__u32 raw_first; /* name is stored as written (symlink target), not joined */
-	const char *name; /* user memory */
-	const char *name2; /* rename/link/symlink: the second name, NULL when none */
-	const char *source; /* mount */
-	const char *fstype; /* mount */
-};
 
 static __always_inline __u32 clamp(__u32 v, __u32 max)
 {
@@ -276,47 +286,37 @@ static __always_inline void submit(struct pg_file_event *e, __u32 size)
 		count(PG_STAT_FILE);
 }
 
-/* The state of report()'s walk over its names: one bpf_loop() step per name. */
-struct name_walk {
-	struct task_struct *task;
-	struct file_scratch *s;
-	const char *name[2];
-	__s32 dfd[2];
-	__u32 raw_first;
-	__u32 flags; /* enum pg_file_flag */
-	__u32 len[2];
-	struct pg_filter f; /* after pg_filter_begin */
-	struct pg_rules matched; /* rules matching either name */
-};
-
 /*
- * Resolves name i behind the previous one and matches it against the path
- * rules. A bpf_loop() callback so the verifier checks the resolution and the
- * path filter once, not once per name (two inline copies exceed its budget).
+ * Resolves name k (0 or 1) of the hook's arguments behind the previous one
+ * and matches it against the path rules. A global function: verified once
+ * per program, not once per name, and no loop runs inside a loop callback.
  */
-static long name_step(__u32 i, void *ctx)
+__noinline int name_part(__u32 k)
 {
-	struct name_walk *w = ctx;
-	struct file_scratch *s = w->s;
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct file_scratch *s = scratch();
+	const char *name;
 	struct pg_filter f;
-	__u32 at, len, k = i & 1;
-	__u32 flags = 0;
+	__u32 at, len, flags = 0;
 
-	if (i > 1 || !w->name[k])
-		return 1;
-	at = HDR + (k ? clamp(w->len[0], PART_MASK) : 0);
-	if (!k && w->raw_first)
-		len = raw_string(s, at, w->name[0], PG_PATH_MAX - 1, &flags);
+	if (!s || k > 1)
+		return 0;
+	name = k ? s->args.name2 : s->args.name;
+	if (!name)
+		return 0;
+	at = HDR + (k ? clamp(s->len[0], PART_MASK) : 0);
+	if (!k && s->args.raw_first)
+		len = raw_string(s, at, name, PG_PATH_MAX - 1, &flags);
 	else
-		len = user_path(w->task, s, at, w->dfd[k], w->name[k], &flags);
+		len = user_path(task, s, at, k ? s->args.dfd2 : s->args.dfd, name, &flags);
 	len = clamp(len, PART_MASK);
-	w->len[k] = len;
-	f = w->f;
+	f = s->f;
 	if (!pg_filter_path(&f, s->rec, PG_REC_MASK, at, at + len)) {
-		pg_rules_or(&w->matched, &f.rules);
+		pg_rules_or(&s->matched, &f.rules);
 		flags |= k ? PG_FILE_MATCH_NEW : PG_FILE_MATCH_PATH;
 	}
-	w->flags |= flags;
+	s->len[k & 1] = len;
+	s->flags |= flags;
 	return 0;
 }
 
@@ -325,30 +325,32 @@ static long name_step(__u32 i, void *ctx)
  * the process, resolve the name(s), filter on the path (either name: a rename
  * or link into or out of a watched tree both match), build and submit.
  */
-static __noinline int report(struct file_args *a)
+__noinline int report(struct file_args *a)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
-	struct name_walk w = {};
 	struct file_scratch *s;
 	struct pg_file_event *e;
+	struct pg_filter f;
 	__u32 len, len2, size, flags;
 
-	if (pg_filter_begin(&w.f, a->kind, task)) {
+	if (!a)
+		return 0;
+	if (pg_filter_begin(&f, a->kind, task)) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
 	}
 	s = scratch();
 	if (!s)
 		return 0;
-	w.task = task;
-	w.s = s;
-	w.name[0] = a->name;
-	w.name[1] = a->name2;
-	w.dfd[0] = a->dfd;
-	w.dfd[1] = a->dfd2;
-	w.raw_first = a->raw_first;
-	bpf_loop(2, name_step, &w, 0);
-	flags = w.flags;
+	s->args = *a;
+	s->f = f;
+	__builtin_memset(&s->matched, 0, sizeof(s->matched));
+	s->len[0] = 0;
+	s->len[1] = 0;
+	s->flags = 0;
+	name_part(0);
+	name_part(1);
+	flags = s->flags;
 	if (!(flags & (PG_FILE_MATCH_PATH | PG_FILE_MATCH_NEW))) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
@@ -357,27 +359,27 @@ static __noinline int report(struct file_args *a)
 	/* The fixed part goes last: the path parts were written behind it. */
 	e = (void *)s->rec;
 	__builtin_memset(e, 0, HDR);
-	len = clamp(w.len[0], PART_MASK);
-	len2 = clamp(w.len[1], PART_MASK);
+	len = clamp(s->len[0], PART_MASK);
+	len2 = clamp(s->len[1], PART_MASK);
 	e->path_len = len;
 	e->new_path_len = len2;
 	size = HDR + len + len2;
-	if (a->kind == PG_KIND_FILE_MOUNT) {
-		e->source_len = raw_string(s, size, a->source, PG_PATH_MAX - 1, &flags);
+	if (s->args.kind == PG_KIND_FILE_MOUNT) {
+		e->source_len = raw_string(s, size, s->args.source, PG_PATH_MAX - 1, &flags);
 		size += clamp(e->source_len, PART_MASK);
-		e->fstype_len = raw_string(s, size, a->fstype, PG_FSTYPE_MAX, &flags);
+		e->fstype_len = raw_string(s, size, s->args.fstype, PG_FSTYPE_MAX, &flags);
 		size += clamp(e->fstype_len, PG_FSTYPE_MAX);
 	}
-	if (a->raw_first)
+	if (s->args.raw_first)
 		flags |= PG_FILE_TARGET_RAW;
 	e->flags = flags;
 	fill_ids(task, e);
-	e->rules = w.matched;
-	e->kind = a->kind;
-	e->sys_flags = a->sys_flags;
-	e->mode = a->mode;
-	e->uid = a->uid;
-	e->gid = a->gid;
+	e->rules = s->matched;
+	e->kind = s->args.kind;
+	e->sys_flags = s->args.sys_flags;
+	e->mode = s->args.mode;
+	e->uid = s->args.uid;
+	e->gid = s->args.gid;
 	submit(e, size);
 	return 0;
 }

@@ -132,7 +132,8 @@ static __always_inline __u32 append_path(struct process_scratch *s, __u32 off, _
  * bprm->file, proc: mm->exe_file). Returns the data offset after path.
  */
 static __always_inline __u32 fill_process(struct task_struct *task, struct file *file,
-					  struct process_scratch *s, struct pg_exec_event *e)
+					  struct process_scratch *s, struct pg_exec_event *e,
+					  __u32 slot)
 {
 	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
 	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
@@ -167,7 +168,7 @@ static __always_inline __u32 fill_process(struct task_struct *task, struct file 
 	e->exe_mode = BPF_CORE_READ(inode, i_mode);
 	e->exe_dev = BPF_CORE_READ(inode, i_sb, s_dev);
 
-	start = pg_path_of(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res);
+	start = pg_path_of_slot(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res, slot);
 	if (res & PG_PATH_TRUNCATED) {
 		e->flags |= PG_EXEC_PATH_TRUNCATED;
 		count(PG_STAT_PATH_TRUNCATED);
@@ -184,14 +185,15 @@ static __always_inline __u32 fill_process(struct task_struct *task, struct file 
 
 /* Binary hashes for the identity map: this binary's (from the record's path) and its parent's. */
 static __always_inline void fill_hashes(struct task_struct *task, struct process_scratch *s,
-					struct pg_exec_event *e, struct pg_exec_entry *entry)
+					struct pg_exec_event *e, struct pg_exec_entry *entry,
+					__u32 slot)
 {
 	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
 	struct pg_exec_entry *pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
 	__u32 len = clamp(e->path_len, PG_PATH_MAX);
 
-	entry->bin_hash = pg_hash_path(&s->rec[sizeof(struct pg_exec_event)], PG_PATH_MAX - 1, 0,
-				       len, &entry->name_hash);
+	entry->bin_hash = pg_hash_path_slot(&s->rec[sizeof(struct pg_exec_event)], PG_PATH_MAX - 1,
+					    0, len, &entry->name_hash, slot);
 	if (pent) {
 		entry->pbin_hash = pent->bin_hash;
 		entry->pname_hash = pent->name_hash;
@@ -200,7 +202,7 @@ static __always_inline void fill_hashes(struct task_struct *task, struct process
 
 /* Appends cwd and the cgroup leaf name at data offset `off`; returns the record size. */
 static __always_inline __u32 fill_tail(struct task_struct *task, struct process_scratch *s,
-				       struct pg_exec_event *e, __u32 off)
+				       struct pg_exec_event *e, __u32 off, __u32 slot)
 {
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	const char *name;
@@ -208,7 +210,7 @@ static __always_inline __u32 fill_tail(struct task_struct *task, struct process_
 	long n;
 
 	if (fs) {
-		start = pg_path_of(&fs->pwd, fs, s->path, &res);
+		start = pg_path_of_slot(&fs->pwd, fs, s->path, &res, slot);
 		if (res & PG_PATH_TRUNCATED) {
 			e->flags |= PG_EXEC_CWD_TRUNCATED;
 			count(PG_STAT_PATH_TRUNCATED);
@@ -261,7 +263,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->key.pid = BPF_CORE_READ(task, tgid);
 	e->key.ktime = now;
 	lookup_key(task, &e->prev); /* the identity this image replaces */
-	off = fill_process(task, BPF_CORE_READ(bprm, file), s, e);
+	off = fill_process(task, BPF_CORE_READ(bprm, file), s, e, PG_WALK_TP);
 
 	mm = BPF_CORE_READ(task, mm);
 	arg_start = BPF_CORE_READ(mm, arg_start);
@@ -282,13 +284,13 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->args_len = len;
 	off += len;
 
-	size = fill_tail(task, s, e, off);
+	size = fill_tail(task, s, e, off, PG_WALK_TP);
 	header(&e->hdr, PG_REC_EXEC, size, now);
 
 	entry.key = e->key;
 	entry.parent = e->parent;
 	entry.flags = e->flags;
-	fill_hashes(task, s, e, &entry);
+	fill_hashes(task, s, e, &entry, PG_WALK_TP);
 	if (bpf_map_update_elem(&pg_execs, &e->key.pid, &entry, BPF_ANY))
 		count(PG_STAT_EXECS_FULL);
 
@@ -484,9 +486,9 @@ int handle_task_iter(struct bpf_iter__task *ctx)
 		e->flags |= PG_EXEC_KTHREAD;
 	else
 		exe = BPF_CORE_READ(task, mm, exe_file);
-	off = fill_process(task, exe, s, e);
+	off = fill_process(task, exe, s, e, PG_WALK_ITER);
 	off = clamp(off, PG_PATH_MAX);
-	size = fill_tail(task, s, e, off);
+	size = fill_tail(task, s, e, off, PG_WALK_ITER);
 
 	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
 	if (ent) {
@@ -497,7 +499,7 @@ int handle_task_iter(struct bpf_iter__task *ctx)
 		entry.key = e->key;
 		entry.parent = e->parent;
 		entry.flags = e->flags;
-		fill_hashes(task, s, e, &entry);
+		fill_hashes(task, s, e, &entry, PG_WALK_ITER);
 		/* NOEXIST: a fork or exec racing with the seed is newer and wins. */
 		bpf_map_update_elem(&pg_execs, &tgid, &entry, BPF_NOEXIST);
 	}

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "policy.h"
 #include "lib/maps.h"
+#include "lib/walk.h"
 #include "lib/hash.h"
 
 /* Host namespaces, set by the agent before load (it runs in them): "host or not" selectors. */
@@ -80,9 +81,16 @@ struct {
 	__type(value, struct pg_rule_action);
 } pg_f_actions SEC(".maps");
 
-/* Per-CPU scratch for LPM keys (too big for the stack). */
+/*
+ * Per-CPU scratch: LPM keys (too big for the stack) and the capability
+ * scan's state (kept here, not on the stack, for the reason in lib/walk.h).
+ */
 struct pg_filter_scratch {
 	struct pg_prefix_key key;
+	__u64 caps;
+	__u32 gen;
+	__u32 _pad;
+	struct pg_rules any;
 };
 
 struct {
@@ -192,24 +200,25 @@ static __always_inline int pg_filter_values(struct pg_filter *f, __u32 dim, __u6
 	return pg_rules_empty(&f->rules);
 }
 
-struct pg_cap_walk {
-	struct pg_filter *f;
-	__u64 caps;
-	struct pg_rules any;
+/* A bpf_loop() context: the scratch, the same pointer at every iteration. */
+struct pg_scratch_ctx {
+	struct pg_filter_scratch *s;
 };
 
+/* One capability bit: the rules needing it join s->any when the process has it. */
 static long pg_cap_step(__u32 bit, void *ctx)
 {
-	struct pg_cap_walk *w = ctx;
+	struct pg_filter_scratch *s = ((struct pg_scratch_ctx *)ctx)->s;
 	const struct pg_rules *r;
+	__u64 caps = s->caps;
 
-	if (!(w->caps >> bit))
+	if (!(caps >> bit))
 		return 1;
-	if (!((w->caps >> bit) & 1))
+	if (!((caps >> bit) & 1))
 		return 0;
-	r = pg_set(w->f->gen, PG_SET_CAP + bit);
+	r = pg_set(s->gen, PG_SET_CAP + bit);
 	if (r)
-		pg_rules_or(&w->any, r);
+		pg_rules_or(&s->any, r);
 	return 0;
 }
 
@@ -270,111 +279,120 @@ static __always_inline int pg_filter_begin(struct pg_filter *f, __u32 kind,
 
 		pg_rules_andnot(&need, r);
 		if (!pg_rules_empty(&need)) {
-			struct pg_cap_walk w = {.f = f};
+			struct pg_filter_scratch *s = bpf_map_lookup_elem(&pg_f_scratch, &zero);
+			struct pg_scratch_ctx c = {.s = s};
 
+			if (!s)
+				return 1;
 			bpf_core_read(&caps, sizeof(caps), &cred->cap_effective);
-			w.caps = caps;
-			w.any = *r;
-			bpf_loop(64, pg_cap_step, &w, 0);
-			pg_rules_and(&f->rules, &w.any);
+			s->caps = caps;
+			s->gen = f->gen;
+			s->any = *r;
+			bpf_loop(64, pg_cap_step, &c, 0);
+			pg_rules_and(&f->rules, &s->any);
 		}
 	}
 	return pg_rules_empty(&f->rules);
 }
 
-struct pg_suffix_walk {
-	const char *buf;
-	__u8 *out; /* PG_SUFFIX_MAX bytes */
-	__u32 mask;
-	__u32 start;
-	__u32 end;
-	__u32 len;
+/* A bpf_loop() context for the suffix scan: the text and the key it fills. */
+struct pg_suffix_ctx {
+	struct pg_walk *w;
+	struct pg_filter_scratch *s;
 };
 
-/* Copies the base name backwards, one byte per call, until '/' or the start. */
+/* Copies the base name of w->buf[0 .. len) backwards, one byte per call, until '/' or the start. */
 static long pg_suffix_step(__u32 i, void *ctx)
 {
-	struct pg_suffix_walk *w = ctx;
-	char c;
+	struct pg_suffix_ctx *c = ctx;
+	struct pg_walk *w = c->w;
+	__u32 len = w->len;
+	char ch;
 
-	if (i >= PG_SUFFIX_MAX || i >= w->end - w->start)
+	if (i >= PG_SUFFIX_MAX || i >= len)
 		return 1;
-	c = w->buf[(w->end - 1 - i) & w->mask];
-	if (c == '/')
+	ch = w->buf[(len - 1 - i) & (PG_PATH_BUF_SIZE - 1)];
+	if (ch == '/')
 		return 1;
 	barrier_var(i); /* keep the bound check and the store on one register */
 	if (i >= PG_SUFFIX_MAX)
 		return 1;
-	w->out[i] = c;
-	w->len = i + 1;
+	c->s->key.data[i] = ch;
+	w->suffix_len = i + 1;
 	return 0;
 }
 
 /*
- * Narrows by path: rules that leave paths open, or whose exact path, prefix
- * or file-name suffix matches. `buf[start .. end)` is the path, masked by
- * `mask` (a power-of-two buffer size minus one); it must not wrap.
+ * Narrows by the path in walk slot PG_WALK_TP's buf[0 .. len): rules that
+ * leave paths open, or whose exact path, prefix or file-name suffix
+ * matches. A global function: verified once per program, whatever the
+ * caller's state, with every loop's state in per-CPU maps.
  */
-static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, __u32 mask,
-					  __u32 start, __u32 end)
+__noinline int pg_filter_text(struct pg_filter *f, __u32 len)
 {
-	const struct pg_rules *wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_PATH);
-	struct pg_path_key pkey = {.gen = f->gen};
+	struct pg_walk *w = pg_walk_get(PG_WALK_TP);
+	struct pg_path_key pkey = {};
 	struct pg_filter_scratch *s;
-	const struct pg_rules *r;
+	const struct pg_rules *wild, *r;
+	struct pg_suffix_ctx c;
 	struct pg_rules allow;
-	__u32 zero = 0, len;
-	__u64 name_hash, plen;
+	__u32 zero = 0, n;
+	__u64 plen;
 
-	if (!wild)
+	if (!f)
+		return 1;
+	s = bpf_map_lookup_elem(&pg_f_scratch, &zero);
+	wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_PATH);
+	if (!w || !s || !wild)
 		return 1;
 	allow = *wild;
-	pkey.hash = pg_hash_path(buf, mask, start, end, &name_hash);
+	pkey.gen = f->gen;
+	pkey.hash = pg_hash_text(PG_WALK_TP, len);
 	r = bpf_map_lookup_elem(&pg_f_paths, &pkey);
 	if (r)
 		pg_rules_or(&allow, r);
 
-	s = bpf_map_lookup_elem(&pg_f_scratch, &zero);
-	if (s) {
-		/*
-		 * 64-bit on purpose: with a __u32, clang compares a zero-extended
-		 * copy and reads with the original, whose bound the verifier never
-		 * learns ("size 4095" into the 248-byte key).
-		 */
-		plen = end - start;
-		if (plen > PG_PREFIX_MAX)
-			plen = PG_PREFIX_MAX;
-		s->key.gen = f->gen;
-		s->key.prefixlen = 32 + 8 * plen;
-		if (plen)
-			bpf_probe_read_kernel(s->key.data, plen, &buf[start & mask]);
-		r = bpf_map_lookup_elem(&pg_f_prefix, &s->key);
-		if (r)
-			pg_rules_or(&allow, r);
+	/*
+	 * 64-bit on purpose: with a __u32, clang compares a zero-extended
+	 * copy and reads with the original, whose bound the verifier never
+	 * learns ("size 4095" into the 248-byte key).
+	 */
+	plen = w->len;
+	if (plen > PG_PREFIX_MAX)
+		plen = PG_PREFIX_MAX;
+	s->key.gen = f->gen;
+	s->key.prefixlen = 32 + 8 * plen;
+	if (plen)
+		bpf_probe_read_kernel(s->key.data, plen, w->buf);
+	r = bpf_map_lookup_elem(&pg_f_prefix, &s->key);
+	if (r)
+		pg_rules_or(&allow, r);
 
-		/*
-		 * The base name, reversed, against the suffix trie. The scan runs
-		 * in bpf_loop(): its callback is verified once, where an inline
-		 * loop of PG_SUFFIX_MAX steps was verified step by step in every
-		 * hook, and twice in hooks that check two paths (seconds per load).
-		 */
-		struct pg_suffix_walk w = {
-			.buf = buf,
-			.out = s->key.data,
-			.mask = mask,
-			.start = start,
-			.end = end,
-		};
-
-		bpf_loop(PG_SUFFIX_MAX, pg_suffix_step, &w, 0);
-		len = w.len;
-		s->key.prefixlen = 32 + 8 * (len > PG_SUFFIX_MAX ? PG_SUFFIX_MAX : len);
-		r = bpf_map_lookup_elem(&pg_f_suffix, &s->key);
-		if (r)
-			pg_rules_or(&allow, r);
-	}
+	/* The base name, reversed, against the suffix trie. */
+	w->suffix_len = 0;
+	c.w = w;
+	c.s = s;
+	bpf_loop(PG_SUFFIX_MAX, pg_suffix_step, &c, 0);
+	n = w->suffix_len;
+	s->key.prefixlen = 32 + 8 * (n > PG_SUFFIX_MAX ? PG_SUFFIX_MAX : n);
+	r = bpf_map_lookup_elem(&pg_f_suffix, &s->key);
+	if (r)
+		pg_rules_or(&allow, r);
 	pg_rules_and(&f->rules, &allow);
 	return pg_rules_empty(&f->rules);
+}
+
+/*
+ * Narrows by path: `buf[start .. end)` is the path, masked by `mask` (a
+ * power-of-two buffer size minus one); it must not wrap. Copied to the walk
+ * buffer (one probe read) and matched there by pg_filter_text().
+ */
+static __always_inline int pg_filter_path(struct pg_filter *f, const char *buf, __u32 mask,
+					  __u32 start, __u32 end)
+{
+	__u32 len = pg_walk_load(PG_WALK_TP, &buf[start & mask], end > start ? end - start : 0);
+
+	return pg_filter_text(f, len);
 }
 
 /* Narrows by open access: a combination of enum pg_access bits. */
