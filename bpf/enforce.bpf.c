@@ -72,14 +72,14 @@ static __always_inline struct enf_scratch *scratch(void)
 static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 kind, __u32 backend, int v6)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_enf_decision d;
+	struct pg_enf_decision *d;
 	struct pg_enforce_event *e;
 	struct pg_filter f;
 	__u8 addr[16] = {};
 	__u32 family = v6 ? PG_AF_INET6 : PG_AF_INET, flags;
 	__u16 port = bpf_ntohs(ctx->user_port);
 
-	if (pg_filter_begin(&f, kind, task))
+	if (pg_filter_begin(&f, kind))
 		return 1;
 	if (v6) {
 		addr[0] = 0; /* the verifier wants 4-byte reads of user_ip6 */
@@ -101,13 +101,13 @@ static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 kind, __u3
 	if (pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH) || pg_filter_port(&f, port) ||
 	    pg_filter_addr(&f, family, addr))
 		return 1;
-	if (pg_enf_decide(&d, &f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY))
+	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY)))
 		return 1;
-	flags = pg_enf_deny_flags(&d);
+	flags = pg_enf_deny_flags(d);
 
 	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
 	if (e) {
-		pg_enf_fill(e, task, &d, kind, backend, flags, sizeof(*e));
+		pg_enf_fill(e, task, d, kind, backend, flags, sizeof(*e));
 		e->family = family;
 		e->port = port;
 		e->protocol = ctx->protocol;
@@ -116,7 +116,7 @@ static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 kind, __u3
 		__builtin_memcpy(e->addr, addr, 16);
 		bpf_ringbuf_submit(e, wakeup_flags());
 	}
-	return d.deny ? 0 : 1;
+	return d->deny ? 0 : 1;
 }
 
 SEC("cgroup/connect4")
@@ -166,7 +166,7 @@ SEC("cgroup/sock_create")
 int handle_sock_create(struct bpf_sock *ctx)
 {
 	struct task_struct *task;
-	struct pg_enf_decision d;
+	struct pg_enf_decision *d;
 	struct pg_enforce_event *e;
 	struct pg_filter f;
 	__u32 flags, family = ctx->family;
@@ -174,20 +174,19 @@ int handle_sock_create(struct bpf_sock *ctx)
 	if (family != PG_AF_INET && family != PG_AF_INET6)
 		return 1;
 	task = bpf_get_current_task_btf();
-	if (pg_filter_begin(&f, PG_KIND_NET_CONNECT, task))
+	if (pg_filter_begin(&f, PG_KIND_NET_CONNECT))
 		return 1;
 	if (pg_filter_and_set(&f, PG_SET_KIND + PG_KIND_NET_SEND) ||
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PORT) ||
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_ADDR) ||
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH))
 		return 1;
-	if (pg_enf_decide(&d, &f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY))
+	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY)))
 		return 1;
-	flags = pg_enf_deny_flags(&d);
+	flags = pg_enf_deny_flags(d);
 	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
 	if (e) {
-		pg_enf_fill(e, task, &d, PG_KIND_NET_CONNECT, PG_ENF_SOCK_CREATE, flags,
-			    sizeof(*e));
+		pg_enf_fill(e, task, d, PG_KIND_NET_CONNECT, PG_ENF_SOCK_CREATE, flags, sizeof(*e));
 		e->family = family;
 		e->port = 0;
 		e->protocol = ctx->protocol;
@@ -196,7 +195,7 @@ int handle_sock_create(struct bpf_sock *ctx)
 		__builtin_memset(e->addr, 0, 16);
 		bpf_ringbuf_submit(e, wakeup_flags());
 	}
-	return d.deny ? 0 : 1;
+	return d->deny ? 0 : 1;
 }
 
 /* ---- exec and open: kill ----------------------------------------------- */
@@ -275,7 +274,7 @@ int BPF_PROG(handle_exec_enf, struct task_struct *task, pid_t old_pid, struct li
 {
 	struct enf_scratch *s = scratch();
 	struct file *file = BPF_CORE_READ(bprm, file);
-	struct pg_enf_decision d;
+	struct pg_enf_decision *d;
 	struct pg_filter f;
 	__u32 res = 0, start, flags;
 
@@ -283,15 +282,15 @@ int BPF_PROG(handle_exec_enf, struct task_struct *task, pid_t old_pid, struct li
 		return 0;
 	start = pg_path_of(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res);
 	refresh_identity(task, s, start, bpf_ktime_get_ns());
-	if (pg_filter_begin(&f, PG_KIND_EXEC, task))
+	if (pg_filter_begin(&f, PG_KIND_EXEC))
 		return 0;
 	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
 			   PG_PATH_MAX))
 		return 0;
-	if (pg_enf_decide(&d, &f, PG_ENF_CAN_SIGNAL))
+	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_SIGNAL)))
 		return 0;
-	flags = pg_enf_signal(&d);
-	emit_path(s, task, &d, PG_KIND_EXEC, PG_ENF_EXEC, flags, start);
+	flags = pg_enf_signal(d);
+	emit_path(s, task, d, PG_KIND_EXEC, PG_ENF_EXEC, flags, start);
 	return 0;
 }
 
@@ -336,7 +335,7 @@ static __always_inline int open_exit(long ret)
 {
 	struct task_struct *task;
 	struct enf_scratch *s;
-	struct pg_enf_decision d;
+	struct pg_enf_decision *d;
 	struct pg_filter f;
 	struct file *file;
 	__u32 res = 0, start, flags, access = 0, mode;
@@ -344,7 +343,7 @@ static __always_inline int open_exit(long ret)
 	if (ret < 0)
 		return 0;
 	task = bpf_get_current_task_btf();
-	if (pg_filter_begin(&f, PG_KIND_FILE_OPEN, task))
+	if (pg_filter_begin(&f, PG_KIND_FILE_OPEN))
 		return 0;
 	file = pg_fd_file(task, ret);
 	if (!file)
@@ -363,10 +362,10 @@ static __always_inline int open_exit(long ret)
 	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
 			   PG_PATH_MAX))
 		return 0;
-	if (pg_enf_decide(&d, &f, PG_ENF_CAN_SIGNAL))
+	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_SIGNAL)))
 		return 0;
-	flags = pg_enf_signal(&d);
-	emit_path(s, task, &d, PG_KIND_FILE_OPEN, PG_ENF_SYS_OPEN, flags, start);
+	flags = pg_enf_signal(d);
+	emit_path(s, task, d, PG_KIND_FILE_OPEN, PG_ENF_SYS_OPEN, flags, start);
 	return 0;
 }
 

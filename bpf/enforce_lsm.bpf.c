@@ -75,13 +75,13 @@ static __always_inline int deny_path(struct dentry *dentry, struct vfsmount *mnt
 				     __u32 backend, int access)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_enf_decision d;
+	struct pg_enf_decision *d;
 	struct lsm_scratch *s;
 	struct fs_struct *fs;
 	struct pg_filter f;
 	__u32 res = 0, start, flags;
 
-	if (pg_filter_begin(&f, kind, task))
+	if (pg_filter_begin(&f, kind))
 		return 0;
 	if (access >= 0 && pg_filter_access(&f, access))
 		return 0;
@@ -94,11 +94,11 @@ static __always_inline int deny_path(struct dentry *dentry, struct vfsmount *mnt
 	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
 			   PG_PATH_MAX))
 		return 0;
-	if (pg_enf_decide(&d, &f, PG_ENF_CAN_DENY))
+	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_DENY)))
 		return 0;
-	flags = pg_enf_deny_flags(&d);
-	emit_path(s, task, &d, kind, backend, flags, start);
-	return d.deny ? -PG_EPERM : 0;
+	flags = pg_enf_deny_flags(d);
+	emit_path(s, task, d, kind, backend, flags, start);
+	return d->deny ? -PG_EPERM : 0;
 }
 
 /*
@@ -221,23 +221,23 @@ static __always_inline int narrow_sockaddr(struct pg_filter *f, struct sockaddr 
 static __always_inline int deny_sock(struct sockaddr *address, __u32 kind, __u32 backend)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_enf_decision d;
+	struct pg_enf_decision *d;
 	struct pg_enforce_event *e;
 	struct pg_filter f;
 	__u8 addr[16] = {};
 	__u32 family = 0, flags;
 	__u16 port = 0;
 
-	if (!address || pg_filter_begin(&f, kind, task))
+	if (!address || pg_filter_begin(&f, kind))
 		return 0;
 	if (narrow_sockaddr(&f, address, &port, &family, addr))
 		return 0;
-	if (pg_enf_decide(&d, &f, PG_ENF_CAN_DENY))
+	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_DENY)))
 		return 0;
-	flags = pg_enf_deny_flags(&d);
+	flags = pg_enf_deny_flags(d);
 	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
 	if (e) {
-		pg_enf_fill(e, task, &d, kind, backend, flags, sizeof(*e));
+		pg_enf_fill(e, task, d, kind, backend, flags, sizeof(*e));
 		e->family = family;
 		e->port = port;
 		e->protocol = 0;
@@ -246,7 +246,7 @@ static __always_inline int deny_sock(struct sockaddr *address, __u32 kind, __u32
 		__builtin_memcpy(e->addr, addr, 16);
 		bpf_ringbuf_submit(e, wakeup_flags());
 	}
-	return d.deny ? -PG_EPERM : 0;
+	return d->deny ? -PG_EPERM : 0;
 }
 
 /* security_socket_connect: the address is the kernel's copy (move_addr_to_kernel). */

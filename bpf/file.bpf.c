@@ -335,7 +335,7 @@ __noinline int report(struct file_args *a)
 
 	if (!a)
 		return 0;
-	if (pg_filter_begin(&f, a->kind, task)) {
+	if (pg_filter_begin(&f, a->kind)) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
 	}
@@ -394,7 +394,7 @@ static __noinline int report_fd(struct file_args *a, int fd)
 	struct file *file;
 	__u32 flags = 0, len;
 
-	if (pg_filter_begin(&f, a->kind, task)) {
+	if (pg_filter_begin(&f, a->kind)) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
 	}
@@ -429,12 +429,11 @@ static __noinline int report_fd(struct file_args *a, int fd)
  */
 static __always_inline int open_enter(int dfd, const char *name, __u32 flags, __u32 mode)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
 	struct open_pending p;
 	struct pg_filter f;
 	__u32 tid;
 
-	if (pg_filter_begin(&f, PG_KIND_FILE_OPEN, task)) {
+	if (pg_filter_begin(&f, PG_KIND_FILE_OPEN)) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
 	}

@@ -123,7 +123,7 @@ static __always_inline struct kern_state *kern_enter(struct trace_event_raw_sys_
 {
 	__u32 tid;
 
-	if (pg_filter_begin(&st->filter, kind, current_task())) {
+	if (pg_filter_begin(&st->filter, kind)) {
 		count(PG_STAT_KERNEL_FILTERED);
 		return NULL;
 	}
@@ -169,19 +169,6 @@ static __always_inline struct kern_scratch *scratch(void)
 }
 
 /*
- * pg_filter_path over s->path[start .. PG_PATH_MAX), out of line: inlined,
- * clang clamps the prefix length in one register and reads with another
- * copy the verifier cannot bound ("invalid access to map value").
- */
-__noinline int filter_path(struct pg_filter *f, struct kern_scratch *s, __u32 start)
-{
-	if (!f || !s || start > PG_PATH_MAX)
-		return 1;
-	asm volatile("" : "+r"(start));
-	return pg_filter_path(f, s->path, PG_PATH_BUF_SIZE - 1, start, PG_PATH_MAX);
-}
-
-/*
  * Resolves fd's file in the kernel into s->path, narrows the filter by it,
  * and appends it at rec offset `off`. Returns its length, or -1 when no
  * rule accepts the path. No file (init_module, kexec_load, a bad fd): only
@@ -206,7 +193,7 @@ static __always_inline int append_fd_path(struct kern_scratch *s, struct task_st
 	}
 	if (start > PG_PATH_MAX)
 		start = PG_PATH_MAX;
-	if (filter_path(f, s, start))
+	if (pg_filter_path(f, s->path, PG_PATH_BUF_SIZE - 1, start, PG_PATH_MAX))
 		return -1;
 	len = PG_PATH_MAX - start;
 	if (len > PG_PATH_MAX)

@@ -142,9 +142,7 @@ static __always_inline void read_user_addr(struct net_pending *p, const void *ua
  */
 static __always_inline struct net_pending *enter(struct net_pending *p, __u32 kind, long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-
-	if (pg_filter_begin(&p->f, kind, task)) {
+	if (pg_filter_begin(&p->f, kind)) {
 		count(PG_STAT_NET_FILTERED);
 		return NULL;
 	}
@@ -174,29 +172,6 @@ static __always_inline int take(struct net_pending *out, __u32 kind)
 	return out->kind == kind;
 }
 
-struct unix_path {
-	char b[PG_UNIX_PATH_BUF];
-};
-
-/*
- * The path dimension of a unix socket's name. A global (separately verified)
- * function, so the path scans are verified once, from one state, and not
- * once per state of every hook that inlines it.
- */
-__noinline int filter_unix_path(struct pg_filter *f, struct unix_path *p, __u32 len)
-{
-	if (!f || !p || len > PG_UNIX_PATH_MAX)
-		return 1;
-	/*
-	 * Hide the bound from clang (the verifier still knows it): knowing
-	 * len <= 108, clang drops the `i < PG_SUFFIX_MAX` bound of the suffix
-	 * scan in pg_filter_path, and the verifier cannot prove the 32-bit
-	 * countdown that remains ends ("sequence of 8193 jumps is too complex").
-	 */
-	asm volatile("" : "+r"(len));
-	return pg_filter_path(f, p->b, PG_UNIX_PATH_BUF - 1, 0, len);
-}
-
 static __always_inline int is_v4_mapped(const __u8 *a)
 {
 	return !(a[0] | a[1] | a[2] | a[3] | a[4] | a[5] | a[6] | a[7] | a[8] | a[9]) &&
@@ -222,7 +197,9 @@ static __always_inline int narrow(struct pg_filter *f, struct net_scratch *s, in
 		if (pg_filter_and_set(f, PG_SET_WILD + PG_DIM_PORT) ||
 		    pg_filter_and_set(f, PG_SET_WILD + PG_DIM_ADDR))
 			return 1;
-		return filter_unix_path(f, (struct unix_path *)scratch_path(s), e->path_len);
+		return pg_filter_path(f, scratch_path(s), PG_UNIX_PATH_BUF - 1, 0,
+				      e->path_len > PG_UNIX_PATH_MAX ? PG_UNIX_PATH_MAX
+								     : e->path_len);
 	}
 	if (family != PG_AF_INET && family != PG_AF_INET6)
 		return pg_filter_and_set(f, PG_SET_WILD + PG_DIM_PORT) ||

@@ -196,7 +196,7 @@ static __always_inline int priv_enter(struct trace_event_raw_sys_enter *ctx, __u
 	struct pg_filter f;
 	__u32 tid;
 
-	if (pg_filter_begin(&f, kind, task)) {
+	if (pg_filter_begin(&f, kind)) {
 		count(PG_STAT_PRIV_FILTERED);
 		return 0;
 	}
@@ -438,7 +438,7 @@ int handle_enter_clone3(struct trace_event_raw_sys_enter *ctx)
 	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]) ||
 	    !(flags & PG_CLONE_NS_MASK))
 		return 0;
-	if (pg_filter_begin(&f, PG_KIND_NS_UNSHARE, task)) {
+	if (pg_filter_begin(&f, PG_KIND_NS_UNSHARE)) {
 		count(PG_STAT_PRIV_FILTERED);
 		return 0;
 	}
@@ -492,37 +492,49 @@ int handle_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 	return priv_enter(ctx, PG_KIND_PTRACE, PG_SYS_PTRACE, 2);
 }
 
+/* The walk of tracer->ptraced, per CPU: loop state stays off the stack (lib/walk.h). */
 struct ptrace_find {
-	struct list_head *head; /* &tracer->ptraced */
-	struct list_head *pos;
+	__u64 head; /* &tracer->ptraced */
+	__u64 pos;
+	__u64 found; /* struct task_struct * */
 	__u32 vpid; /* the pid argument */
 	__u32 level; /* the tracer's pid namespace level */
-	struct task_struct *found;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ptrace_find);
+} pg_ptrace_find SEC(".maps");
+
+struct ptrace_find_ctx {
+	struct ptrace_find *p;
 };
 
 /* One step along tracer->ptraced: the tracee whose pid at the tracer's level is vpid. */
 static long ptrace_find_step(__u32 i, void *ctx)
 {
-	struct ptrace_find *p = ctx;
-	struct list_head *pos = p->pos;
+	struct ptrace_find *p = ((struct ptrace_find_ctx *)ctx)->p;
+	struct list_head *pos = (void *)p->pos;
 	struct list_head *next = BPF_CORE_READ(pos, next);
 	struct task_struct *t;
 	struct pid *pid;
 	struct upid upid = {};
 	__u32 level = p->level & 31; /* a local: bpf_core_read() would relocate p->level too */
 
-	if (!next || next == p->head)
+	if (!next || (__u64)next == p->head)
 		return 1;
 	t = (void *)((char *)next - bpf_core_field_offset(struct task_struct, ptrace_entry));
 	pid = BPF_CORE_READ(t, thread_pid);
 	if (BPF_CORE_READ(pid, level) >= level) {
 		bpf_core_read(&upid, sizeof(upid), &pid->numbers[level]);
 		if (upid.nr == p->vpid) {
-			p->found = t;
+			p->found = (__u64)t;
 			return 1;
 		}
 	}
-	p->pos = next;
+	p->pos = (__u64)next;
 	return 0;
 }
 
@@ -559,15 +571,19 @@ int handle_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 		if (ctx->ret == 0)
 			target = BPF_CORE_READ(task, parent);
 	} else {
-		struct ptrace_find p = {
-			.head = &task->ptraced,
-			.pos = &task->ptraced,
-			.vpid = e->target_vpid,
-			.level = BPF_CORE_READ(task, thread_pid, level),
-		};
+		__u32 zero = 0;
+		struct ptrace_find *p = bpf_map_lookup_elem(&pg_ptrace_find, &zero);
+		struct ptrace_find_ctx c = {.p = p};
 
-		bpf_loop(64, ptrace_find_step, &p, 0);
-		target = p.found;
+		if (p) {
+			p->head = (__u64)&task->ptraced;
+			p->pos = p->head;
+			p->found = 0;
+			p->vpid = e->target_vpid;
+			p->level = BPF_CORE_READ(task, thread_pid, level);
+			bpf_loop(64, ptrace_find_step, &c, 0);
+			target = (void *)p->found;
+		}
 	}
 	if (target) {
 		e->sys.flags |= PG_SYS_TARGET_FOUND;

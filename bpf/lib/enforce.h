@@ -34,9 +34,11 @@ struct {
 	__type(value, struct pg_enforce_count);
 } pg_enf_counts SEC(".maps");
 
-/* The verdict over the rules left by the filter. */
+/* The verdict over the rules left by the filter (per-CPU, see lib/walk.h). */
 struct pg_enf_decision {
-	struct pg_filter *f;
+	struct pg_rules rules; /* the filter's result */
+	__u32 gen; /* the filter's generation */
+	__u32 _pad;
 	struct pg_rules acted; /* rules whose action is taken or counted */
 	struct pg_rules would; /* of those, monitor-mode ones */
 	__u32 deny; /* some enforcing rule asks deny (or kill where only deny is possible) */
@@ -44,6 +46,18 @@ struct pg_enf_decision {
 	__u32 signal; /* some enforcing rule asks this signal (the last one seen) */
 	__u32 would_action; /* strongest would-be action */
 	__u32 mode; /* enum pg_enf_mode: what the hook can do */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_enf_decision);
+} pg_enf_dec SEC(".maps");
+
+/* A bpf_loop() context: the decision, the same pointer at every iteration. */
+struct pg_enf_ctx {
+	struct pg_enf_decision *d;
 };
 
 /* What a hook can do; each backend owns the actions it can take and ignores the rest. */
@@ -67,14 +81,14 @@ static __always_inline __u32 pg_enf_rank(__u32 action)
 
 static long pg_enf_step(__u32 i, void *ctx)
 {
-	struct pg_enf_decision *d = ctx;
+	struct pg_enf_decision *d = ((struct pg_enf_ctx *)ctx)->d;
 	const struct pg_rule_action *a;
 	struct pg_enforce_count *c;
 	__u32 slot = i & (PG_RULE_SLOTS - 1), key, act;
 
-	if (!((d->f->rules.w[(slot >> 6) & (PG_RULE_WORDS - 1)] >> (slot & 63)) & 1))
+	if (!((d->rules.w[(slot >> 6) & (PG_RULE_WORDS - 1)] >> (slot & 63)) & 1))
 		return 0;
-	key = d->f->gen * PG_RULE_SLOTS + slot;
+	key = (d->gen & 1) * PG_RULE_SLOTS + slot;
 	a = bpf_map_lookup_elem(&pg_f_actions, &key);
 	if (!a)
 		return 0;
@@ -115,17 +129,25 @@ static long pg_enf_step(__u32 i, void *ctx)
 }
 
 /*
- * Decides over f->rules. Returns 1 when nothing is to be done or reported
+ * Decides over f->rules. Returns NULL when nothing is to be done or reported
  * (only audit rules matched). Costs nothing unless some rule matched: the
  * hooks call it only after the filter left rules.
  */
-static __always_inline int pg_enf_decide(struct pg_enf_decision *d, struct pg_filter *f, __u32 mode)
+static __always_inline struct pg_enf_decision *pg_enf_decide(const struct pg_filter *f, __u32 mode)
 {
+	__u32 zero = 0;
+	struct pg_enf_decision *d = bpf_map_lookup_elem(&pg_enf_dec, &zero);
+	struct pg_enf_ctx c;
+
+	if (!d)
+		return NULL;
 	__builtin_memset(d, 0, sizeof(*d));
-	d->f = f;
+	d->rules = f->rules;
+	d->gen = f->gen;
 	d->mode = mode;
-	bpf_loop(PG_RULE_SLOTS, pg_enf_step, d, 0);
-	return pg_rules_empty(&d->acted);
+	c.d = d;
+	bpf_loop(PG_RULE_SLOTS, pg_enf_step, &c, 0);
+	return pg_rules_empty(&d->acted) ? NULL : d;
 }
 
 /* The strongest action taken, or would-be in monitor mode. */

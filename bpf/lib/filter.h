@@ -168,16 +168,20 @@ static __always_inline int pg_filter_and_set(struct pg_filter *f, __u32 set)
 /*
  * An allow/deny dimension over up to two values (a binary's full-path hash
  * and base-name hash): rules that leave it open, or list one of the values
- * as allowed, and list neither as denied.
+ * as allowed, and list neither as denied. A global function: its keys and
+ * sets live in its own frame, not in every caller's (stack budget).
  */
-static __always_inline int pg_filter_values(struct pg_filter *f, __u32 dim, __u64 v1, __u64 v2,
-					    int two)
+__noinline int pg_filter_values(struct pg_filter *f, __u32 dim, __u64 v1, __u64 v2, __u32 two)
 {
-	struct pg_value_key key = {.gen = f->gen, .dim = dim, .value = v1};
+	struct pg_value_key key = {.dim = dim, .value = v1};
 	const struct pg_allow_deny *a, *b = NULL;
-	const struct pg_rules *wild = pg_set(f->gen, PG_SET_WILD + dim);
+	const struct pg_rules *wild;
 	struct pg_rules allow;
 
+	if (!f)
+		return 1;
+	key.gen = f->gen;
+	wild = pg_set(f->gen, PG_SET_WILD + dim);
 	if (!wild)
 		return 1;
 	if (pg_rules_disjoint(&f->rules, pg_set(f->gen, PG_SET_LOOKUP + dim)))
@@ -223,13 +227,15 @@ static long pg_cap_step(__u32 bit, void *ctx)
 }
 
 /*
- * Starts an evaluation for `kind` in the context of `task` (current): the
+ * Starts an evaluation for `kind` in the context of the current task: the
  * rules watching the kind and accepting the process. Returns 0 and fills f
- * when some rule is left; 1 when none is (the hook returns at once).
+ * when some rule is left; 1 when none is (the hook returns at once). A
+ * global function: verified once per program, and its locals live in its
+ * own frame, not in every hook's.
  */
-static __always_inline int pg_filter_begin(struct pg_filter *f, __u32 kind,
-					   struct task_struct *task)
+__noinline int pg_filter_begin(struct pg_filter *f, __u32 kind)
 {
+	struct task_struct *task = (void *)bpf_get_current_task();
 	__u32 zero = 0, tgid, mnt;
 	const struct pg_filter_config *cfg = bpf_map_lookup_elem(&pg_f_config, &zero);
 	const struct pg_rules *r;
@@ -237,7 +243,7 @@ static __always_inline int pg_filter_begin(struct pg_filter *f, __u32 kind,
 	const struct cred *cred;
 	__u64 caps;
 
-	if (!cfg || kind >= PG_KIND_MAX)
+	if (!f || !cfg || kind >= PG_KIND_MAX)
 		return 1;
 	f->gen = cfg->gen & 1;
 	r = pg_set(f->gen, PG_SET_KIND + kind);
@@ -407,20 +413,30 @@ static __always_inline int pg_filter_port(struct pg_filter *f, __u16 port)
 	return pg_filter_values(f, PG_DIM_PORT, port, 0, 0);
 }
 
-/* Narrows by address: family AF_INET (4 bytes) or AF_INET6 (16 bytes), network byte order. */
-static __always_inline int pg_filter_addr(struct pg_filter *f, __u32 family, const __u8 *addr)
+/*
+ * Narrows by address: family AF_INET (4 bytes) or AF_INET6 (16 bytes),
+ * network byte order, as two 8-byte halves (a global function's pointer
+ * arguments are sized by their type: a __u8 * would be one byte).
+ */
+__noinline int pg_filter_addr_words(struct pg_filter *f, __u32 family, __u64 lo, __u64 hi)
 {
-	const struct pg_rules *wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_ADDR);
-	struct pg_addr_key key = {.gen = f->gen, .family = family};
+	const struct pg_rules *wild;
+	struct pg_addr_key key = {};
 	const struct pg_allow_deny *a;
 	struct pg_rules allow;
 
+	if (!f)
+		return 1;
+	wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_ADDR);
 	if (!wild)
 		return 1;
 	if (pg_rules_disjoint(&f->rules, pg_set(f->gen, PG_SET_LOOKUP + PG_DIM_ADDR)))
 		return 0;
 	allow = *wild;
-	__builtin_memcpy(key.addr, addr, 16);
+	key.gen = f->gen;
+	key.family = family;
+	__builtin_memcpy(key.addr, &lo, 8);
+	__builtin_memcpy(&key.addr[8], &hi, 8);
 	key.prefixlen = 64 + (family == 2 ? 32 : 128);
 	a = bpf_map_lookup_elem(&pg_f_addrs, &key);
 	if (a) {
@@ -429,6 +445,15 @@ static __always_inline int pg_filter_addr(struct pg_filter *f, __u32 family, con
 	}
 	pg_rules_and(&f->rules, &allow);
 	return pg_rules_empty(&f->rules);
+}
+
+static __always_inline int pg_filter_addr(struct pg_filter *f, __u32 family, const __u8 *addr)
+{
+	__u64 lo, hi;
+
+	__builtin_memcpy(&lo, addr, 8);
+	__builtin_memcpy(&hi, &addr[8], 8);
+	return pg_filter_addr_words(f, family, lo, hi);
 }
 
 #endif /* PG_LIB_FILTER_H */
