@@ -72,7 +72,7 @@ static __always_inline struct enf_scratch *scratch(void)
 static __always_inline int sock_addr(struct bpf_sock_addr *ctx, __u32 kind, __u32 backend, int v6)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_enf_decision *d;
+	struct enf_decision *d;
 	struct pg_enforce_event *e;
 	struct pg_filter f;
 	__u8 addr[16] = {};
@@ -166,7 +166,7 @@ SEC("cgroup/sock_create")
 int handle_sock_create(struct bpf_sock *ctx)
 {
 	struct task_struct *task;
-	struct pg_enf_decision *d;
+	struct enf_decision *d;
 	struct pg_enforce_event *e;
 	struct pg_filter f;
 	__u32 flags, family = ctx->family;
@@ -202,7 +202,7 @@ int handle_sock_create(struct bpf_sock *ctx)
 
 /* Emits a record with the path s->path[start .. PG_PATH_MAX). */
 static __always_inline void emit_path(struct enf_scratch *s, struct task_struct *task,
-				      const struct pg_enf_decision *d, __u32 kind, __u32 backend,
+				      const struct enf_decision *d, __u32 kind, __u32 backend,
 				      __u32 flags, __u32 start)
 {
 	struct pg_enforce_event *e = (void *)s->rec;
@@ -274,7 +274,7 @@ int BPF_PROG(handle_exec_enf, struct task_struct *task, pid_t old_pid, struct li
 {
 	struct enf_scratch *s = scratch();
 	struct file *file = BPF_CORE_READ(bprm, file);
-	struct pg_enf_decision *d;
+	struct enf_decision *d;
 	struct pg_filter f;
 	__u32 res = 0, start, flags;
 
@@ -335,7 +335,7 @@ static __always_inline int open_exit(long ret)
 {
 	struct task_struct *task;
 	struct enf_scratch *s;
-	struct pg_enf_decision *d;
+	struct enf_decision *d;
 	struct pg_filter f;
 	struct file *file;
 	__u32 res = 0, start, flags, access = 0, mode;

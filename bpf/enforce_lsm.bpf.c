@@ -49,7 +49,7 @@ static __always_inline struct lsm_scratch *scratch(void)
 
 /* Emits a record with the path s->path[start .. PG_PATH_MAX). */
 static __always_inline void emit_path(struct lsm_scratch *s, struct task_struct *task,
-				      const struct pg_enf_decision *d, __u32 kind, __u32 backend,
+				      const struct enf_decision *d, __u32 kind, __u32 backend,
 				      __u32 flags, __u32 start)
 {
 	struct pg_enforce_event *e = (void *)s->rec;
@@ -75,7 +75,7 @@ static __always_inline int deny_path(struct dentry *dentry, struct vfsmount *mnt
 				     __u32 backend, int access)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_enf_decision *d;
+	struct enf_decision *d;
 	struct lsm_scratch *s;
 	struct fs_struct *fs;
 	struct pg_filter f;
@@ -221,7 +221,7 @@ static __always_inline int narrow_sockaddr(struct pg_filter *f, struct sockaddr 
 static __always_inline int deny_sock(struct sockaddr *address, __u32 kind, __u32 backend)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct pg_enf_decision *d;
+	struct enf_decision *d;
 	struct pg_enforce_event *e;
 	struct pg_filter f;
 	__u8 addr[16] = {};

@@ -1,9 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
 # Builds every bpf/*.bpf.c into build/bpf/<name>.bpf.o (CO-RE, one object per concern).
-# build/vmlinux.h is regenerated from the running kernel's BTF only when missing or older
-# than /sys/kernel/btf/vmlinux; objects are rebuilt only when older than their source or any
-# shared header in bpf/include and bpf/lib. Prints one line per object it builds.
+# Kernel types come from the committed bpf/vmlinux/<arch>/vmlinux.h (generated from a
+# pinned Debian kernel by scripts/gen-vmlinux.sh), so the same objects are built whatever
+# kernel the build host runs, and load unchanged on every kernel of the test matrix.
+# An architecture without a committed header falls back to the running kernel's BTF
+# (build/vmlinux.h, regenerated when older than /sys/kernel/btf/vmlinux). Objects are
+# rebuilt only when older than their source or any header. Prints one line per object.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -25,7 +28,15 @@ newer() {
 	[ -n "$(find "$1" -prune -newer "$2" 2>/dev/null)" ]
 }
 
-if [ ! -s build/vmlinux.h ] || newer "$VMLINUX_BTF" build/vmlinux.h; then
+pinned=bpf/vmlinux/$ARCH/vmlinux.h
+if [ -s "$pinned" ]; then
+	vmlinux=$pinned
+else
+	vmlinux=build/vmlinux.h
+	echo "build-bpf: no committed $pinned: using this kernel's BTF (objects are tied to it)" >&2
+fi
+
+if [ "$vmlinux" = build/vmlinux.h ] && { [ ! -s build/vmlinux.h ] || newer "$VMLINUX_BTF" build/vmlinux.h; }; then
 	if [ ! -r "$VMLINUX_BTF" ]; then
 		echo "build-bpf: $VMLINUX_BTF not readable; this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)" >&2
 		exit 1
@@ -45,7 +56,7 @@ for src in bpf/*.bpf.c; do
 	if [ ! -e "$obj" ]; then
 		stale=1
 	else
-		for dep in "$src" build/vmlinux.h $headers; do
+		for dep in "$src" "$vmlinux" $headers; do
 			if newer "$dep" "$obj"; then
 				stale=1
 				break
@@ -54,7 +65,7 @@ for src in bpf/*.bpf.c; do
 	fi
 	[ "$stale" -eq 1 ] || continue
 	"$CLANG" -g -O2 -target bpf -D__TARGET_ARCH_$ARCH -Wall \
-		-I build -I bpf/include -I bpf \
+		-I "$(dirname "$vmlinux")" -I bpf/include -I bpf \
 		-c "$src" -o "$obj.tmp"
 	mv "$obj.tmp" "$obj"
 	echo "built $obj"

@@ -23,7 +23,8 @@ function step(name, cmd, argv) {
 function walk(dir, exts, out = []) {
   if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir).sort()) {
-    if (name === 'node_modules' || name === 'dist' || name === 'build') continue;
+    // bpf/vmlinux: generated kernel types (scripts/gen-vmlinux.sh), not our style or license.
+    if (name === 'node_modules' || name === 'dist' || name === 'build' || name === 'vmlinux') continue;
     const p = join(dir, name);
     if (statSync(p).isDirectory()) walk(p, exts, out);
     else if (exts.some((e) => name.endsWith(e))) out.push(p);

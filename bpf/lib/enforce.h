@@ -35,7 +35,7 @@ struct {
 } pg_enf_counts SEC(".maps");
 
 /* The verdict over the rules left by the filter (per-CPU, see lib/walk.h). */
-struct pg_enf_decision {
+struct enf_decision {
 	struct pg_rules rules; /* the filter's result */
 	__u32 gen; /* the filter's generation */
 	__u32 _pad;
@@ -52,12 +52,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct pg_enf_decision);
+	__type(value, struct enf_decision);
 } pg_enf_dec SEC(".maps");
 
 /* A bpf_loop() context: the decision, the same pointer at every iteration. */
-struct pg_enf_ctx {
-	struct pg_enf_decision *d;
+struct enf_ctx {
+	struct enf_decision *d;
 };
 
 /* What a hook can do; each backend owns the actions it can take and ignores the rest. */
@@ -81,7 +81,7 @@ static __always_inline __u32 pg_enf_rank(__u32 action)
 
 static long pg_enf_step(__u32 i, void *ctx)
 {
-	struct pg_enf_decision *d = ((struct pg_enf_ctx *)ctx)->d;
+	struct enf_decision *d = ((struct enf_ctx *)ctx)->d;
 	const struct pg_rule_action *a;
 	struct pg_enforce_count *c;
 	__u32 slot = i & (PG_RULE_SLOTS - 1), key, act;
@@ -133,11 +133,11 @@ static long pg_enf_step(__u32 i, void *ctx)
  * (only audit rules matched). Costs nothing unless some rule matched: the
  * hooks call it only after the filter left rules.
  */
-static __always_inline struct pg_enf_decision *pg_enf_decide(const struct pg_filter *f, __u32 mode)
+static __always_inline struct enf_decision *pg_enf_decide(const struct pg_filter *f, __u32 mode)
 {
 	__u32 zero = 0;
-	struct pg_enf_decision *d = bpf_map_lookup_elem(&pg_enf_dec, &zero);
-	struct pg_enf_ctx c;
+	struct enf_decision *d = bpf_map_lookup_elem(&pg_enf_dec, &zero);
+	struct enf_ctx c;
 
 	if (!d)
 		return NULL;
@@ -151,7 +151,7 @@ static __always_inline struct pg_enf_decision *pg_enf_decide(const struct pg_fil
 }
 
 /* The strongest action taken, or would-be in monitor mode. */
-static __always_inline __u32 pg_enf_action(const struct pg_enf_decision *d)
+static __always_inline __u32 pg_enf_action(const struct enf_decision *d)
 {
 	if (d->kill)
 		return PG_ACTION_KILL;
@@ -167,7 +167,7 @@ static __always_inline __u32 pg_enf_action(const struct pg_enf_decision *d)
  * No bpf_send_signal call here: cgroup programs may not reference the helper
  * before 6.x kernels ("unknown func bpf_send_signal" on 6.1), even unreached.
  */
-static __always_inline __u32 pg_enf_deny_flags(const struct pg_enf_decision *d)
+static __always_inline __u32 pg_enf_deny_flags(const struct enf_decision *d)
 {
 	if (d->deny || d->kill)
 		return PG_ENF_DENIED;
@@ -179,7 +179,7 @@ static __always_inline __u32 pg_enf_deny_flags(const struct pg_enf_decision *d)
  * whole thread group), from tracing hooks only. A signal is delivered on the
  * way back to user space: the operation in progress completes first.
  */
-static __always_inline __u32 pg_enf_signal(const struct pg_enf_decision *d)
+static __always_inline __u32 pg_enf_signal(const struct enf_decision *d)
 {
 	if (d->kill)
 		return bpf_send_signal(PG_SIGKILL) ? PG_ENF_SIGNAL_FAILED : PG_ENF_KILLED;
@@ -190,7 +190,7 @@ static __always_inline __u32 pg_enf_signal(const struct pg_enf_decision *d)
 
 /* Fills the fixed part of an enforcement record (not the network or path parts). */
 static __always_inline void pg_enf_fill(struct pg_enforce_event *e, struct task_struct *task,
-					const struct pg_enf_decision *d, __u32 kind, __u32 backend,
+					const struct enf_decision *d, __u32 kind, __u32 backend,
 					__u32 flags, __u32 size)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);

@@ -303,7 +303,7 @@ __noinline int pg_filter_begin(struct pg_filter *f, __u32 kind)
 
 /* A bpf_loop() context for the suffix scan: the text and the key it fills. */
 struct pg_suffix_ctx {
-	struct pg_walk *w;
+	struct walk_state *w;
 	struct pg_filter_scratch *s;
 };
 
@@ -311,7 +311,7 @@ struct pg_suffix_ctx {
 static long pg_suffix_step(__u32 i, void *ctx)
 {
 	struct pg_suffix_ctx *c = ctx;
-	struct pg_walk *w = c->w;
+	struct walk_state *w = c->w;
 	__u32 len = w->len;
 	char ch;
 
@@ -336,7 +336,7 @@ static long pg_suffix_step(__u32 i, void *ctx)
  */
 __noinline int pg_filter_text(struct pg_filter *f, __u32 len)
 {
-	struct pg_walk *w = pg_walk_get(PG_WALK_TP);
+	struct walk_state *w = pg_walk_get(PG_WALK_TP);
 	struct pg_path_key pkey = {};
 	struct pg_filter_scratch *s;
 	const struct pg_rules *wild, *r;

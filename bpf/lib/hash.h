@@ -19,7 +19,7 @@
 
 static long pg_hash_step(__u32 i, void *ctx)
 {
-	struct pg_walk *w = ((struct pg_walk_ctx *)ctx)->w;
+	struct walk_state *w = ((struct walk_ctx *)ctx)->w;
 	__u8 c;
 
 	if (i >= w->len)
@@ -36,8 +36,8 @@ static long pg_hash_step(__u32 i, void *ctx)
 /* Hashes w->buf[0 .. len) of walk slot `slot` into w->full and w->name; returns w->full. */
 __noinline __u64 pg_hash_text(__u32 slot, __u32 len)
 {
-	struct pg_walk *w = pg_walk_get(slot);
-	struct pg_walk_ctx c;
+	struct walk_state *w = pg_walk_get(slot);
+	struct walk_ctx c;
 
 	if (!w)
 		return 0;
@@ -52,7 +52,7 @@ __noinline __u64 pg_hash_text(__u32 slot, __u32 len)
 /* Copies src[0 .. len) (any kernel memory) into walk slot `slot`; returns the length kept. */
 static __always_inline __u32 pg_walk_load(__u32 slot, const char *src, __u32 n)
 {
-	struct pg_walk *w = pg_walk_get(slot);
+	struct walk_state *w = pg_walk_get(slot);
 	__u64 len = pg_clamp(n, PG_PATH_MAX);
 
 	if (!w)
@@ -71,7 +71,7 @@ static __always_inline __u64 pg_hash_path_slot(const char *buf, __u32 mask, __u3
 {
 	__u32 len = pg_walk_load(slot, &buf[start & mask], end > start ? end - start : 0);
 	__u64 full = pg_hash_text(slot, len);
-	struct pg_walk *w = pg_walk_get(slot);
+	struct walk_state *w = pg_walk_get(slot);
 
 	*name = w ? w->name : PG_FNV_OFFSET;
 	return full;

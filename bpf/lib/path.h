@@ -42,7 +42,7 @@ static __always_inline struct mount *pg_real_mount(struct vfsmount *vfsmnt)
 }
 
 /* Prepends "/" + name; returns 0 when it fit, 1 when the buffer is full. */
-static __always_inline int pg_path_prepend(struct pg_walk *w, struct dentry *d)
+static __always_inline int pg_path_prepend(struct walk_state *w, struct dentry *d)
 {
 	struct qstr q = BPF_CORE_READ(d, d_name);
 	__u32 len = q.len & PG_NAME_MASK;
@@ -61,7 +61,7 @@ static __always_inline int pg_path_prepend(struct pg_walk *w, struct dentry *d)
 /* One bpf_loop() step: returns 1 to stop the walk. */
 static long pg_path_step(__u32 i, void *ctx)
 {
-	struct pg_walk *w = ((struct pg_walk_ctx *)ctx)->w;
+	struct walk_state *w = ((struct walk_ctx *)ctx)->w;
 	struct dentry *d = (void *)w->dentry;
 	struct vfsmount *vfsmnt = (void *)w->vfsmnt;
 	struct mount *mnt = (void *)w->mnt;
@@ -109,8 +109,8 @@ done:
 __noinline __u32 pg_path_walk(__u64 dentry, __u64 vfsmnt, __u64 root_dentry, __u64 root_mnt,
 			      __u32 slot)
 {
-	struct pg_walk *w = pg_walk_get(slot);
-	struct pg_walk_ctx c;
+	struct walk_state *w = pg_walk_get(slot);
+	struct walk_ctx c;
 	struct hlist_bl_node **pprev;
 	struct dentry *leaf = (void *)dentry;
 	__s32 pos;
@@ -174,7 +174,7 @@ static __always_inline __u32 pg_path_resolve_slot(struct dentry *dentry, struct 
 {
 	__u64 start = pg_path_walk((__u64)dentry, (__u64)vfsmnt, (__u64)root_dentry,
 				   (__u64)root_mnt, slot);
-	struct pg_walk *w = pg_walk_get(slot);
+	struct walk_state *w = pg_walk_get(slot);
 	__u64 len;
 
 	if (!w) {

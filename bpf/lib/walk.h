@@ -32,7 +32,8 @@ enum pg_walk_slot {
 	PG_WALK_SLOTS = 2,
 };
 
-struct pg_walk {
+/* No pg_ prefix: kernel-private, not a record (scripts/gen-records.ts exports pg_* types). */
+struct walk_state {
 	/* Path walk cursor (kernel pointers kept as numbers: only ever read through probes). */
 	__u64 dentry;
 	__u64 vfsmnt;
@@ -55,10 +56,10 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PG_WALK_SLOTS);
 	__type(key, __u32); /* enum pg_walk_slot */
-	__type(value, struct pg_walk);
+	__type(value, struct walk_state);
 } pg_walk SEC(".maps");
 
-static __always_inline struct pg_walk *pg_walk_get(__u32 slot)
+static __always_inline struct walk_state *pg_walk_get(__u32 slot)
 {
 	return bpf_map_lookup_elem(&pg_walk, &slot);
 }
@@ -79,8 +80,8 @@ static __always_inline __u64 pg_clamp(__u64 v, __u64 max)
 }
 
 /* A bpf_loop() context: one pointer, the same at every iteration. */
-struct pg_walk_ctx {
-	struct pg_walk *w;
+struct walk_ctx {
+	struct walk_state *w;
 };
 
 #endif /* PG_LIB_WALK_H */

@@ -1507,23 +1507,36 @@ export function decodePgFilterConfig(view: DataView, offset: number, out: PgFilt
   return out;
 }
 
-/** struct pg_filter_scratch (256 bytes). */
+/** struct pg_filter_scratch (304 bytes). */
 export interface PgFilterScratch {
   /** pg_filter_scratch.key @0: struct pg_prefix_key */
   key: PgPrefixKey;
+  /** pg_filter_scratch.caps @256: u64; exact below 2^53 */
+  caps: number;
+  /** pg_filter_scratch.gen @264: u32 */
+  gen: number;
+  /** pg_filter_scratch.any @272: struct pg_rules */
+  any: PgRules;
 }
 
 /** sizeof(struct pg_filter_scratch) */
-export const PG_FILTER_SCRATCH_SIZE = 256;
+export const PG_FILTER_SCRATCH_SIZE = 304;
 /** offsetof(struct pg_filter_scratch, field), by C field name. */
 export const PG_FILTER_SCRATCH_OFFSET = {
   key: 0,
+  caps: 256,
+  gen: 264,
+  _pad: 268,
+  any: 272,
 } as const;
 
 /** A zeroed PgFilterScratch, the one shape decodePgFilterScratch() fills. */
 export function createPgFilterScratch(): PgFilterScratch {
   return {
     key: createPgPrefixKey(),
+    caps: 0,
+    gen: 0,
+    any: createPgRules(),
   };
 }
 
@@ -1532,10 +1545,13 @@ export function createPgFilterScratch(): PgFilterScratch {
  * Throws RangeError when the record does not fit in the view.
  */
 export function decodePgFilterScratch(view: DataView, offset: number, out: PgFilterScratch): PgFilterScratch {
-  if (offset < 0 || offset + 256 > view.byteLength) {
-    throw new RangeError(`pg_filter_scratch: 256 bytes at ${offset} exceed ${view.byteLength}`);
+  if (offset < 0 || offset + 304 > view.byteLength) {
+    throw new RangeError(`pg_filter_scratch: 304 bytes at ${offset} exceed ${view.byteLength}`);
   }
   decodePgPrefixKey(view, offset, out.key);
+  out.caps = readU64(view, offset + 256);
+  out.gen = view.getUint32(offset + 264, true);
+  decodePgRules(view, offset + 272, out.any);
   return out;
 }
 
@@ -2847,9 +2863,13 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
     ],
   },
   pg_filter_scratch: {
-    size: 256,
+    size: 304,
     fields: [
       { name: 'key', offset: 0, size: 256 },
+      { name: 'caps', offset: 256, size: 8 },
+      { name: 'gen', offset: 264, size: 4 },
+      { name: '_pad', offset: 268, size: 4 },
+      { name: 'any', offset: 272, size: 32 },
     ],
   },
   pg_fork_event: {
