@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The test command: static checks (format, lint, SPDX, generated code), then
-// every compiled test file under node's test runner, then the vm tests in a
-// BPF-LSM guest. `--only DIR` narrows the run to one folder of dist/ (e.g.
-// test/container); `--no-check` skips checks; `--no-vm` skips the guest.
+// every compiled test file under node's test runner, then the kernel matrix
+// (scripts/test-matrix.sh: smoke test and verifier budgets on this kernel and
+// on Debian's kernels under QEMU, with the BPF-LSM tests there). `--only DIR`
+// narrows the run to one folder of dist/ (e.g. test/container); `--no-check`
+// skips checks; `--no-vm` skips the matrix.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -38,7 +40,10 @@ if (!noCheck && !only) {
 }
 
 const base = join(root, 'dist', only ?? '');
-const files = findTests(base).map((f) => relative(root, f));
+// The matrix's own tests (dist/test/matrix, dist/**/vm) run in scripts/test-matrix.sh, once per kernel.
+const files = findTests(base)
+  .map((f) => relative(root, f))
+  .filter((f) => only !== undefined || !(f.startsWith(join('dist', 'test', 'matrix')) || f.includes('/vm/')));
 if (files.length === 0) {
   process.stderr.write(`peregrine: no compiled tests under ${relative(root, base) || '.'}\n`);
   process.exit(1);
@@ -55,7 +60,7 @@ const run = spawnSync(
 );
 if (run.status !== 0 || only !== undefined || args.includes('--no-vm')) process.exit(run.status ?? 1);
 
-// Last: the BPF-LSM / fentry / kprobe paths, in a guest kernel that has them.
-process.stderr.write('peregrine: host tests passed; now the vm tests\n');
-const vm = spawnSync('sh', [join(root, 'scripts', 'test-vm.sh')], { cwd: root, stdio: 'inherit' });
-process.exit(vm.status ?? 1);
+// Last: every kernel of the matrix, the BPF-LSM / fentry / kprobe paths in the guests that have them.
+process.stderr.write('peregrine: host tests passed; now the kernel matrix\n');
+const matrix = spawnSync('sh', [join(root, 'scripts', 'test-matrix.sh')], { cwd: root, stdio: 'inherit' });
+process.exit(matrix.status ?? 1);

@@ -100,34 +100,31 @@ done:
 }
 
 /*
- * Walks (dentry, vfsmnt) up to (root_dentry, root_mnt) into walk slot
- * `slot`. Returns the start offset in its buffer (the path is
- * buf[start .. PG_PATH_MAX)); the walk's result bits are left in w->result.
- * Kernel pointers come as numbers: a global function's pointer arguments
- * must be memory of a known size, and these are only read through probes.
+ * Walks w->dentry/w->vfsmnt up to w->root_dentry/w->root_mnt of walk slot
+ * `slot` (the caller stores them there). Returns the start offset in its
+ * buffer (the path is buf[start .. PG_PATH_MAX)); the walk's result bits
+ * are left in w->result. The pointers travel through the map, not as
+ * arguments: a global function's arguments must be scalars or sized memory,
+ * and an LSM or tp_btf hook's own arguments are typed kernel pointers.
  */
-__noinline __u32 pg_path_walk(__u64 dentry, __u64 vfsmnt, __u64 root_dentry, __u64 root_mnt,
-			      __u32 slot)
+__noinline __u32 pg_path_walk(__u32 slot)
 {
 	struct walk_state *w = pg_walk_get(slot);
-	struct walk_ctx c;
 	struct hlist_bl_node **pprev;
-	struct dentry *leaf = (void *)dentry;
+	struct dentry *leaf;
+	struct walk_ctx c;
 	__s32 pos;
 
 	if (!w)
 		return PG_PATH_MAX;
+	leaf = (void *)w->dentry;
 	w->result = 0;
 	w->pos = PG_PATH_MAX;
-	if (!dentry || !vfsmnt) {
+	if (!w->dentry || !w->vfsmnt) {
 		w->result = PG_PATH_ANON;
 		return PG_PATH_MAX;
 	}
-	w->dentry = dentry;
-	w->vfsmnt = vfsmnt;
-	w->mnt = (__u64)pg_real_mount((void *)vfsmnt);
-	w->root_dentry = root_dentry;
-	w->root_mnt = root_mnt;
+	w->mnt = (__u64)pg_real_mount((void *)w->vfsmnt);
 	w->done = 0;
 	c.w = w;
 	bpf_loop(PG_PATH_WALK_MAX, pg_path_step, &c, 0);
@@ -172,15 +169,18 @@ static __always_inline __u32 pg_path_resolve_slot(struct dentry *dentry, struct 
 						  struct vfsmount *root_mnt, char *buf,
 						  __u32 *result, __u32 slot)
 {
-	__u64 start = pg_path_walk((__u64)dentry, (__u64)vfsmnt, (__u64)root_dentry,
-				   (__u64)root_mnt, slot);
 	struct walk_state *w = pg_walk_get(slot);
-	__u64 len;
+	__u64 start, len;
 
 	if (!w) {
 		*result = PG_PATH_ANON;
 		return PG_PATH_MAX;
 	}
+	w->dentry = (__u64)dentry;
+	w->vfsmnt = (__u64)vfsmnt;
+	w->root_dentry = (__u64)root_dentry;
+	w->root_mnt = (__u64)root_mnt;
+	start = pg_path_walk(slot);
 	*result = w->result;
 	start = pg_clamp(start, PG_PATH_MAX);
 	len = PG_PATH_MAX - start;
