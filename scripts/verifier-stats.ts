@@ -16,13 +16,14 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configureSensor, kernelSettings, sharedMaps } from '../src/agent.js';
 import { capabilitiesOf } from '../src/enforce/attest.js';
-import { EnforceSensor, probeOnce } from '../src/enforce/index.js';
+import { EnforceSensor } from '../src/enforce/index.js';
 import {
   BpfObject,
   KernelError,
   type LoadReport,
   NotSupportedError,
   type ProgramStats,
+  probeFeatures,
   VerifierError,
 } from '../src/kernel/index.js';
 import { ProcessCache } from '../src/process/cache.js';
@@ -193,7 +194,7 @@ export function summarize(
 }
 
 /** Program names of every compiled object of the agent (build/bpf/*.bpf.o), by object name. */
-function objectFiles(): Map<string, string[]> {
+export function objectFiles(): Map<string, string[]> {
   const dir = join(objectPath('process'), '..');
   const out = new Map<string, string[]>();
   for (const f of readdirSync(dir).sort()) {
@@ -277,7 +278,8 @@ export async function measure(): Promise<Measurement> {
         sensor.close(); // reported through the load observer
       }
     }
-    const features = await probeOnce();
+    // What the agent's probeOnce() runs, but never its cached result: these loads are measured.
+    const features = await probeFeatures();
     const caps = capabilitiesOf(features);
     const enforcer = loaded.find((s): s is EnforceSensor => s instanceof EnforceSensor);
     if (!caps.lsm) skips.push({ object: 'enforce_lsm', reason: caps.lsmReason });
