@@ -19,6 +19,24 @@ static char *log_buf;
 static size_t log_len, log_cap;
 static bool log_echo; /* PEREGRINE_LIBBPF_DEBUG=1 also echoes to stderr */
 
+/* Makes room for n more bytes and a NUL; false when memory is short. */
+static bool log_reserve(size_t n)
+{
+	size_t cap = log_cap ? log_cap : 4096;
+	char *p;
+
+	if (log_len + n + 1 <= log_cap)
+		return true;
+	while (cap < log_len + n + 1)
+		cap *= 2;
+	p = realloc(log_buf, cap);
+	if (!p)
+		return false;
+	log_buf = p;
+	log_cap = cap;
+	return true;
+}
+
 static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	va_list copy;
@@ -34,20 +52,8 @@ static int pg_libbpf_print(enum libbpf_print_level level, const char *fmt, va_li
 	va_copy(copy, args);
 	n = vsnprintf(NULL, 0, fmt, copy);
 	va_end(copy);
-	if (n <= 0)
+	if (n <= 0 || !log_reserve(n))
 		return 0;
-	if (log_len + n + 1 > log_cap) {
-		size_t cap = log_cap ? log_cap : 4096;
-		char *p;
-
-		while (cap < log_len + n + 1)
-			cap *= 2;
-		p = realloc(log_buf, cap);
-		if (!p)
-			return 0;
-		log_buf = p;
-		log_cap = cap;
-	}
 	vsnprintf(log_buf + log_len, n + 1, fmt, args);
 	log_len += n;
 	return 0;
@@ -77,6 +83,16 @@ void pg_log_start(void)
 const char *pg_log_text(void)
 {
 	return log_buf ? log_buf : "";
+}
+
+void pg_log_append(const char *text)
+{
+	size_t n = strlen(text);
+
+	if (!n || !log_reserve(n))
+		return;
+	memcpy(log_buf + log_len, text, n + 1);
+	log_len += n;
 }
 
 static const char *errno_code(int err, char *tmp, size_t len)
@@ -158,27 +174,39 @@ static char *log_slice(const char *start, const char *end)
 /*
  * libbpf 1.x prints "prog 'NAME': BPF program load failed: ..." followed by
  * "prog 'NAME': -- BEGIN PROG LOAD LOG --\n<log>-- END PROG LOAD LOG --".
+ * Returns NAME from the first line holding `marker` right after it.
  */
+static char *log_program(const char *text, const char *marker)
+{
+	const char *q = strstr(text, marker);
+	const char *p;
+
+	for (p = text; q && (p = strstr(p, "prog '")); p++) {
+		const char *n = p + strlen("prog '");
+
+		if (n <= q && !memchr(n, '\'', q - n) && !memchr(n, '\n', q - n))
+			return log_slice(n, q);
+	}
+	return NULL;
+}
+
+char *pg_log_failed_program(void)
+{
+	return log_program(pg_log_text(), "': BPF program load failed");
+}
+
 napi_value pg_throw_load(napi_env env, const char *op, const char *name, int err)
 {
 	const char *text = pg_log_text();
 	const char *begin = strstr(text, "-- BEGIN PROG LOAD LOG --");
-	const char *p, *q;
-	char *prog = NULL, *vlog = NULL;
+	const char *q;
+	char *prog, *vlog = NULL;
 	napi_value error;
 
 	/* Prefer the program named on the failure line over earlier warnings. */
-	q = strstr(text, "': BPF program load failed");
-	if (!q)
-		q = strstr(text, "': failed to");
-	for (p = text; q && (p = strstr(p, "prog '")); p++) {
-		const char *n = p + strlen("prog '");
-
-		if (n <= q && !memchr(n, '\'', q - n) && !memchr(n, '\n', q - n)) {
-			prog = log_slice(n, q);
-			break;
-		}
-	}
+	prog = pg_log_failed_program();
+	if (!prog)
+		prog = log_program(text, "': failed to");
 	if (begin) {
 		begin = strchr(begin, '\n');
 		if (begin) {

@@ -49,6 +49,8 @@ napi_value pg_throw_arg(napi_env env, const char *op, const char *msg);
 void pg_throw_napi(napi_env env);
 void pg_log_start(void);
 const char *pg_log_text(void);
+void pg_log_append(const char *text);
+char *pg_log_failed_program(void); /* malloc'ed, NULL when no program load failed */
 void pg_log_init(void);
 
 /* argument helpers (addon.c) */

@@ -118,6 +118,55 @@ export function rulesPolicy(kinds: readonly EventKind[]): Policy | undefined {
   };
 }
 
+/** Map sizes and `const volatile` settings start() loads the kernel objects with. */
+export interface KernelSettings {
+  /** pg_events bytes. */
+  ringBytes: number;
+  /** pg_execs entries. */
+  execsMax: number;
+  /** The consts every sensor object gets (the process object: wakeup_bytes and self_tgid). */
+  config: SensorConfig;
+}
+
+/**
+ * What start() gives the kernel objects for these options. Consts change what
+ * the verifier explores, so scripts/verifier-stats.ts loads with the same.
+ */
+export function kernelSettings(opts: AgentOptions): KernelSettings {
+  return {
+    ringBytes: opts.ringBytes ?? 8 * 1024 * 1024,
+    execsMax: Math.max(opts.cacheMax ?? 65536, 8192),
+    config: {
+      wakeupBytes: opts.wakeupBytes ?? 65536,
+      selfPid: process.pid,
+      hostMntNs: nsInode('mnt'),
+      hostPidNs: nsInode('pid'),
+    },
+  };
+}
+
+/** The maps of the loaded process object (or its sensor) that every other sensor object reuses. */
+export function sharedMaps(processObject: { map(name: string): BpfMap }): SharedMaps {
+  const maps = new Map<string, BpfMap>();
+  for (const name of ProcessSensor.SHARED_MAPS) maps.set(name, processObject.map(name));
+  return {
+    get: (name) => {
+      const m = maps.get(name);
+      if (m === undefined) throw new Error(`shared map ${name}: not shared by the process object`);
+      return m;
+    },
+    names: () => [...maps.keys()],
+  };
+}
+
+/** What start() sets on a sensor before its load: the enforcer's pinned state and self-protection (a const). */
+export function configureSensor(sensor: Sensor, opts: AgentOptions, pinned: PinnedState | undefined): void {
+  if (sensor instanceof EnforceSensor) {
+    sensor.pinned = pinned;
+    sensor.guardDeny = opts.protectSelf === true;
+  }
+}
+
 export interface StartReport {
   node: string;
   attached: string[];
@@ -218,15 +267,15 @@ export class Agent {
 
   async start(): Promise<StartReport> {
     this.startedAt = Date.now();
-    const wakeupBytes = this.opts.wakeupBytes ?? 65536;
+    const kernel = kernelSettings(this.opts);
     const processSensor = new ProcessSensor({
       cache: this.cache,
       clock: this.clock,
       node: this.node.name,
-      ringBytes: this.opts.ringBytes ?? 8 * 1024 * 1024,
-      wakeupBytes,
+      ringBytes: kernel.ringBytes,
+      wakeupBytes: kernel.config.wakeupBytes,
       pollIntervalMs: this.opts.pollIntervalMs ?? 50,
-      execsMax: Math.max(this.opts.cacheMax ?? 65536, 8192),
+      execsMax: kernel.execsMax,
       forks: this.opts.forks,
       emit: (ev, ctx) => this.emit(ev, ctx),
       other: (view, at, type) => this.decodeOther(view, at, type),
@@ -239,12 +288,9 @@ export class Agent {
     try {
       if (this.opts.keepEnforcing === true) this.pinned = PinnedState.open();
       processSensor.load();
-      const shared = this.sharedMaps(processSensor);
+      const shared = sharedMaps(processSensor);
       this.writer = new FilterWriter(shared);
-      this.sensorSetup = {
-        shared,
-        config: { wakeupBytes, selfPid: process.pid, hostMntNs: nsInode('mnt'), hostPidNs: nsInode('pid') },
-      };
+      this.sensorSetup = { shared, config: kernel.config };
       this.loadSensors(shared, this.sensorSetup.config, new Set());
       this.decodeCtx = this.makeDecodeContext();
       await this.startEnforcement();
@@ -301,19 +347,6 @@ export class Agent {
     return this.attachedBySensor.get(s) ?? [];
   }
 
-  private sharedMaps(p: ProcessSensor): SharedMaps {
-    const maps = new Map<string, BpfMap>();
-    for (const name of ProcessSensor.SHARED_MAPS) maps.set(name, p.map(name));
-    return {
-      get: (name) => {
-        const m = maps.get(name);
-        if (m === undefined) throw new Error(`shared map ${name}: not shared by the process object`);
-        return m;
-      },
-      names: () => [...maps.keys()],
-    };
-  }
-
   // A sensor whose object cannot load here is reported, not fatal: the others still run.
   private sensorSetup: { shared: SharedMaps; config: SensorConfig } | undefined;
   private readonly loadedSensors = new Set<string>();
@@ -327,10 +360,7 @@ export class Agent {
       const wanted = sensor instanceof EnforceSensor || sensor.kinds.some((k) => kinds.has(k));
       if (this.loadedSensors.has(sensor.name) || !wanted) continue;
       this.loadedSensors.add(sensor.name);
-      if (sensor instanceof EnforceSensor) {
-        sensor.pinned = this.pinned;
-        sensor.guardDeny = this.opts.protectSelf === true;
-      }
+      configureSensor(sensor, this.opts, this.pinned);
       try {
         sensor.load(shared, config);
       } catch (err) {

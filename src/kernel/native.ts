@@ -32,6 +32,21 @@ export interface NativeMapInfo {
   fd: number;
 }
 
+/** One program's verifier numbers as the addon gives them (parsed in verifier-stats.ts). */
+export interface NativeProgramStats {
+  name: string;
+  /** The stats-level (BPF_LOG_STATS) verifier log; "" when stats were off or the program never reached the verifier. */
+  log: string;
+  /** bpf_prog_info.verified_insns (5.16+); null when not loaded or the kernel lacks the field. */
+  verifiedInsns: number | null;
+}
+
+export interface NativeObjectStats {
+  /** Wall time of the load (bpf_object__load), in microseconds; 0 before load. */
+  loadUs: number;
+  programs: NativeProgramStats[];
+}
+
 export interface NativeVarInfo {
   section: string;
   map: string;
@@ -80,7 +95,9 @@ export interface NativeAddon {
   objectSetMaxEntries(obj: ObjectHandle, map: string, n: number): void;
   objectSetAutoload(obj: ObjectHandle, program: string, on: boolean): void;
   objectReuseMap(obj: ObjectHandle, map: string, fd: number): void;
+  objectSetStats(obj: ObjectHandle, on: boolean): void;
   objectLoad(obj: ObjectHandle): void;
+  objectStats(obj: ObjectHandle): NativeObjectStats;
   objectPrograms(obj: ObjectHandle): NativeProgramInfo[];
   objectMaps(obj: ObjectHandle): NativeMapInfo[];
   objectClose(obj: ObjectHandle): void;

@@ -13,9 +13,26 @@ import {
 } from './native.js';
 import { readLsmList } from './sysfs.js';
 import { ensureTracefs } from './tracefs.js';
+import { type ObjectStats, type ProgramStats, programStats } from './verifier-stats.js';
 
 export type ProgramInfo = NativeProgramInfo;
 export type MapInfo = NativeMapInfo;
+
+/** What a load observer hears after every load() in this process. */
+export interface LoadReport {
+  /** The object's name (its file name without .bpf.o). */
+  object: string;
+  path: string;
+  /** Every program of the object, with the autoload flag it was loaded with. */
+  programs: ProgramInfo[];
+  stats: ObjectStats;
+  /** What load() threw (VerifierError, NotSupportedError, KernelError), undefined when it loaded. */
+  error: unknown;
+}
+
+export type LoadObserver = (report: LoadReport) => void;
+
+const loadObservers = new Set<LoadObserver>();
 
 /** Value accepted by setConst; numbers and bigints are written little-endian at the BTF width. */
 export type ConstValue = Buffer | number | bigint | boolean;
@@ -79,6 +96,7 @@ export class BpfObject {
   readonly name: string;
   #handle: ObjectHandle | undefined;
   #loaded = false;
+  #stats = false;
   #maps = new Map<string, BpfMap>();
 
   private constructor(path: string, handle: ObjectHandle) {
@@ -198,12 +216,29 @@ export class BpfObject {
   }
 
   /**
+   * Before load: keep the verifier's statistics of each program for
+   * verifierStats() (kernel log level BPF_LOG_STATS, 4.15+). Costs nothing
+   * measurable on a load that verifies; a rejected program is verified a
+   * second time so that its VerifierError still carries the full log.
+   */
+  setStats(on: boolean): void {
+    try {
+      native().objectSetStats(this.#h, on);
+      this.#stats = on;
+    } catch (e) {
+      throw wrapNativeError(e, { op: 'set stats', object: this.name });
+    }
+  }
+
+  /**
    * Creates the maps and loads every autoload program. Throws VerifierError
    * (with summary and full log) when the verifier rejects a program,
    * NotSupportedError when the kernel lacks the program's hook kind, and
    * KernelError otherwise. An object can be loaded once, even after a failure.
    */
   load(): void {
+    if (loadObservers.size > 0 && !this.#stats) this.setStats(true);
+    let error: unknown;
     try {
       native().objectLoad(this.#h);
       this.#loaded = true;
@@ -213,12 +248,50 @@ export class BpfObject {
         op: nativeProg ? 'load program' : 'load object',
         object: this.name,
       });
-      throw classify(
+      error = classify(
         wrapped,
         this.programs().find((p) => p.name === nativeProg),
         'load',
       );
+      throw error;
+    } finally {
+      if (loadObservers.size > 0) {
+        const report = {
+          object: this.name,
+          path: this.path,
+          programs: this.programs(),
+          stats: this.verifierStats(),
+          error,
+        };
+        for (const observe of loadObservers) observe(report);
+      }
     }
+  }
+
+  /**
+   * The verifier's numbers per program (with setStats(true) before load; else
+   * only verifiedInsns) and the load's wall time. After a failed load it holds
+   * the programs verified up to and including the rejected one.
+   */
+  verifierStats(): ObjectStats {
+    const raw = native().objectStats(this.#h);
+    const programs: ProgramStats[] = [];
+    for (const p of raw.programs) {
+      const stats = programStats(p);
+      if (stats !== undefined) programs.push(stats);
+    }
+    return { object: this.name, loadMs: raw.loadUs / 1000, programs };
+  }
+
+  /**
+   * Calls `observer` after every load() in this process, loaded or rejected;
+   * while one is registered every object loads with setStats(true). For tools
+   * that measure objects opened inside the sensors, loaded exactly as the agent
+   * loads them (scripts/verifier-stats.ts). Returns the unsubscribe function.
+   */
+  static observeLoads(observer: LoadObserver): () => void {
+    loadObservers.add(observer);
+    return () => loadObservers.delete(observer);
   }
 
   /**

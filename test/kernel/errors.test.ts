@@ -33,6 +33,7 @@ describe('kernel errors', kernelTest, () => {
   let guard: ReturnType<typeof leakGuard>;
   beforeEach(() => {
     fixture('broken');
+    fixture('broken_const');
     probesObject();
     guard = leakGuard();
   });
@@ -54,6 +55,55 @@ describe('kernel errors', kernelTest, () => {
           assert.equal(e.message, `load program handle_broken: permission denied (EACCES): ${e.summary}`);
           return true;
         },
+      );
+    } finally {
+      obj.close();
+    }
+  });
+
+  test('with verifier stats on, a rejection still carries the full log (verified again with the same consts)', () => {
+    const obj = BpfObject.open(fixture('broken_const'));
+    try {
+      obj.setConst('unchecked', 1);
+      obj.setStats(true);
+      assert.throws(
+        () => obj.load(),
+        (e: unknown) => {
+          assert.ok(e instanceof VerifierError, String(e));
+          assert.equal(e.program, 'handle_maybe');
+          assert.equal(e.code, 'EACCES');
+          assert.match(e.summary, /invalid mem access 'map_value_or_null'/);
+          // Instruction lines exist only at log level 1: the stats-level log alone has none.
+          assert.match(e.log, /^\d+: \(\w\w\) /m);
+          return true;
+        },
+      );
+      const stats = obj.verifierStats();
+      assert.deepEqual(
+        stats.programs.map((p) => p.name),
+        ['handle_fine', 'handle_maybe'],
+        'the program verified before the rejected one, and the rejected one',
+      );
+      const rejected = stats.programs[1];
+      assert.ok((rejected.processedInsns ?? 0) > 0, JSON.stringify(rejected));
+      assert.equal(rejected.verifiedInsns, null, 'never loaded');
+    } finally {
+      obj.close();
+    }
+  });
+
+  test('the same object with the const that makes it safe loads with stats on', () => {
+    const obj = BpfObject.open(fixture('broken_const'));
+    try {
+      obj.setConst('unchecked', 0);
+      obj.setStats(true);
+      obj.load();
+      assert.deepEqual(
+        obj.verifierStats().programs.map((p) => [p.name, p.processedInsns === p.verifiedInsns]),
+        [
+          ['handle_fine', true],
+          ['handle_maybe', true],
+        ],
       );
     } finally {
       obj.close();
