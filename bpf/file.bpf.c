@@ -75,8 +75,9 @@ struct file_scratch {
 	char rec[PG_REC_BUF_SIZE];
 	/* Also slack: rec offsets are masked to PG_REC_MASK, so a store may run past rec. */
 	char path[PG_PATH_BUF_SIZE];
-	struct file_args args; /* the hook's, for name_part() */
+	struct file_args args; /* the hook's, for report() and name_part() */
 	struct pg_filter f; /* after pg_filter_begin */
+	struct pg_filter name_f; /* f narrowed by one name's path */
 	struct pg_rules matched; /* rules matching either name */
 	__u32 len[2];
 	__u32 flags; /* enum pg_file_flag */
@@ -296,7 +297,6 @@ __noinline int name_part(__u32 k)
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct file_scratch *s = scratch();
 	const char *name;
-	struct pg_filter f;
 	__u32 at, len, flags = 0;
 
 	if (!s || k > 1)
@@ -310,9 +310,9 @@ __noinline int name_part(__u32 k)
 	else
 		len = user_path(task, s, at, k ? s->args.dfd2 : s->args.dfd, name, &flags);
 	len = clamp(len, PART_MASK);
-	f = s->f;
-	if (!pg_filter_path(&f, s->rec, PG_REC_MASK, at, at + len)) {
-		pg_rules_or(&s->matched, &f.rules);
+	s->name_f = s->f;
+	if (!pg_filter_path(&s->name_f, s->rec, PG_REC_MASK, at, at + len)) {
+		pg_rules_or(&s->matched, &s->name_f.rules);
 		flags |= k ? PG_FILE_MATCH_NEW : PG_FILE_MATCH_PATH;
 	}
 	s->len[k & 1] = len;
@@ -325,25 +325,19 @@ __noinline int name_part(__u32 k)
  * the process, resolve the name(s), filter on the path (either name: a rename
  * or link into or out of a watched tree both match), build and submit.
  */
-__noinline int report(struct file_args *a)
+__noinline int report(void)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
-	struct file_scratch *s;
+	struct file_scratch *s = scratch();
 	struct pg_file_event *e;
-	struct pg_filter f;
 	__u32 len, len2, size, flags;
 
-	if (!a)
+	if (!s)
 		return 0;
-	if (pg_filter_begin(&f, a->kind)) {
+	if (pg_filter_begin(&s->f, s->args.kind)) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
 	}
-	s = scratch();
-	if (!s)
-		return 0;
-	s->args = *a;
-	s->f = f;
 	__builtin_memset(&s->matched, 0, sizeof(s->matched));
 	s->len[0] = 0;
 	s->len[1] = 0;
@@ -383,6 +377,20 @@ __noinline int report(struct file_args *a)
 	submit(e, size);
 	return 0;
 }
+
+/*
+ * A name-based hook's arguments, written straight into the scratch (not the
+ * hook's stack: every byte of its frame counts in each call chain below it).
+ */
+#define REPORT(...)                                                \
+	({                                                         \
+		struct file_scratch *s = scratch();                \
+		if (s) {                                           \
+			s->args = (struct file_args){__VA_ARGS__}; \
+			report();                                  \
+		}                                                  \
+		0;                                                 \
+	})
 
 /* fchmod / fchown / ftruncate: the fd's struct file, walked in the kernel. */
 static __noinline int report_fd(struct file_args *a, int fd)
@@ -572,154 +580,94 @@ int handle_exit_creat(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_unlink")
 int handle_unlink(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_UNLINK, .dfd = PG_AT_FDCWD, .name = STR(0)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_UNLINK, .dfd = PG_AT_FDCWD, .name = STR(0));
 }
 
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
 int handle_unlinkat(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_UNLINK,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .sys_flags = (__u32)ARG(2)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_UNLINK, .dfd = (int)ARG(0), .name = STR(1),
+		      .sys_flags = (__u32)ARG(2));
 }
 
 /* rmdir is an unlink of a directory: reported as unlinkat(AT_FDCWD, name, AT_REMOVEDIR). */
 SEC("tracepoint/syscalls/sys_enter_rmdir")
 int handle_rmdir(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_UNLINK,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(0),
-			      .sys_flags = PG_AT_REMOVEDIR};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_UNLINK, .dfd = PG_AT_FDCWD, .name = STR(0),
+		      .sys_flags = PG_AT_REMOVEDIR);
 }
 
 SEC("tracepoint/syscalls/sys_enter_rename")
 int handle_rename(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_RENAME,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(0),
-			      .dfd2 = PG_AT_FDCWD,
-			      .name2 = STR(1)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_RENAME, .dfd = PG_AT_FDCWD, .name = STR(0),
+		      .dfd2 = PG_AT_FDCWD, .name2 = STR(1));
 }
 
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int handle_renameat(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_RENAME,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .dfd2 = (int)ARG(2),
-			      .name2 = STR(3)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_RENAME, .dfd = (int)ARG(0), .name = STR(1),
+		      .dfd2 = (int)ARG(2), .name2 = STR(3));
 }
 
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int handle_renameat2(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_RENAME,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .dfd2 = (int)ARG(2),
-			      .name2 = STR(3),
-			      .sys_flags = (__u32)ARG(4)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_RENAME, .dfd = (int)ARG(0), .name = STR(1),
+		      .dfd2 = (int)ARG(2), .name2 = STR(3), .sys_flags = (__u32)ARG(4));
 }
 
 SEC("tracepoint/syscalls/sys_enter_link")
 int handle_link(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_LINK,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(0),
-			      .dfd2 = PG_AT_FDCWD,
-			      .name2 = STR(1)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_LINK, .dfd = PG_AT_FDCWD, .name = STR(0),
+		      .dfd2 = PG_AT_FDCWD, .name2 = STR(1));
 }
 
 SEC("tracepoint/syscalls/sys_enter_linkat")
 int handle_linkat(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_LINK,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .dfd2 = (int)ARG(2),
-			      .name2 = STR(3),
-			      .sys_flags = (__u32)ARG(4)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_LINK, .dfd = (int)ARG(0), .name = STR(1),
+		      .dfd2 = (int)ARG(2), .name2 = STR(3), .sys_flags = (__u32)ARG(4));
 }
 
 /* symlink(target, linkpath): the target is stored as written (it is the link's content). */
 SEC("tracepoint/syscalls/sys_enter_symlink")
 int handle_symlink(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_SYMLINK,
-			      .raw_first = 1,
-			      .name = STR(0),
-			      .dfd2 = PG_AT_FDCWD,
-			      .name2 = STR(1)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_SYMLINK, .raw_first = 1, .name = STR(0),
+		      .dfd2 = PG_AT_FDCWD, .name2 = STR(1));
 }
 
 SEC("tracepoint/syscalls/sys_enter_symlinkat")
 int handle_symlinkat(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_SYMLINK,
-			      .raw_first = 1,
-			      .name = STR(0),
-			      .dfd2 = (int)ARG(1),
-			      .name2 = STR(2)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_SYMLINK, .raw_first = 1, .name = STR(0),
+		      .dfd2 = (int)ARG(1), .name2 = STR(2));
 }
 
 SEC("tracepoint/syscalls/sys_enter_chmod")
 int handle_chmod(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_CHMOD,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(0),
-			      .mode = (__u32)ARG(1)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_CHMOD, .dfd = PG_AT_FDCWD, .name = STR(0),
+		      .mode = (__u32)ARG(1));
 }
 
 SEC("tracepoint/syscalls/sys_enter_fchmodat")
 int handle_fchmodat(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_CHMOD,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .mode = (__u32)ARG(2)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_CHMOD, .dfd = (int)ARG(0), .name = STR(1),
+		      .mode = (__u32)ARG(2));
 }
 
 /* fchmodat2 (6.6+): fchmodat with flags; absent before 6.6 (the attach is skipped). */
 SEC("tracepoint/syscalls/sys_enter_fchmodat2")
 int handle_fchmodat2(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_CHMOD,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .mode = (__u32)ARG(2),
-			      .sys_flags = (__u32)ARG(3)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_CHMOD, .dfd = (int)ARG(0), .name = STR(1),
+		      .mode = (__u32)ARG(2), .sys_flags = (__u32)ARG(3));
 }
 
 SEC("tracepoint/syscalls/sys_enter_fchmod")
@@ -733,39 +681,23 @@ int handle_fchmod(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_chown")
 int handle_chown(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_CHOWN,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(0),
-			      .uid = (__u32)ARG(1),
-			      .gid = (__u32)ARG(2)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_CHOWN, .dfd = PG_AT_FDCWD, .name = STR(0),
+		      .uid = (__u32)ARG(1), .gid = (__u32)ARG(2));
 }
 
 SEC("tracepoint/syscalls/sys_enter_lchown")
 int handle_lchown(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_CHOWN,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(0),
-			      .uid = (__u32)ARG(1),
-			      .gid = (__u32)ARG(2),
-			      .sys_flags = PG_AT_SYMLINK_NOFOLLOW};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_CHOWN, .dfd = PG_AT_FDCWD, .name = STR(0),
+		      .uid = (__u32)ARG(1), .gid = (__u32)ARG(2),
+		      .sys_flags = PG_AT_SYMLINK_NOFOLLOW);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fchownat")
 int handle_fchownat(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_CHOWN,
-			      .dfd = (int)ARG(0),
-			      .name = STR(1),
-			      .uid = (__u32)ARG(2),
-			      .gid = (__u32)ARG(3),
-			      .sys_flags = (__u32)ARG(4)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_CHOWN, .dfd = (int)ARG(0), .name = STR(1),
+		      .uid = (__u32)ARG(2), .gid = (__u32)ARG(3), .sys_flags = (__u32)ARG(4));
 }
 
 SEC("tracepoint/syscalls/sys_enter_fchown")
@@ -780,9 +712,7 @@ int handle_fchown(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_truncate")
 int handle_truncate(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_TRUNCATE, .dfd = PG_AT_FDCWD, .name = STR(0)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_TRUNCATE, .dfd = PG_AT_FDCWD, .name = STR(0));
 }
 
 SEC("tracepoint/syscalls/sys_enter_ftruncate")
@@ -801,12 +731,6 @@ int handle_ftruncate(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_mount")
 int handle_mount(struct trace_event_raw_sys_enter *ctx)
 {
-	struct file_args a = {.kind = PG_KIND_FILE_MOUNT,
-			      .dfd = PG_AT_FDCWD,
-			      .name = STR(1),
-			      .source = STR(0),
-			      .fstype = STR(2),
-			      .sys_flags = (__u32)ARG(3)};
-
-	return report(&a);
+	return REPORT(.kind = PG_KIND_FILE_MOUNT, .dfd = PG_AT_FDCWD, .name = STR(1),
+		      .source = STR(0), .fstype = STR(2), .sys_flags = (__u32)ARG(3));
 }

@@ -632,7 +632,7 @@ static bool verified_insns(int fd, uint32_t *out)
 }
 
 /*
- * objectStats(handle) -> { loadUs, programs: [{ name, log, verifiedInsns }] }:
+ * objectStats(handle) -> { loadUs, programs: [{ name, log, verifiedInsns, insns }] }:
  * the load's wall time, and per program its stats-level verifier log ("" when
  * stats were off or the program never reached the verifier) and verified_insns
  * from bpf_prog_info (null when not loaded or the kernel lacks the field).
@@ -665,6 +665,19 @@ static napi_value object_stats(napi_env env, napi_callback_info info)
 		else
 			NAPI_CALL(env, napi_get_null(env, &v));
 		NAPI_CALL(env, napi_set_named_property(env, item, "verifiedInsns", v));
+		/*
+		 * The instructions as loaded (subprograms appended, relocated): the
+		 * call graph the stack check walks, so the deepest chain can be
+		 * measured rather than bounded by a sum.
+		 */
+		if (bpf_program__fd(prog) >= 0 && bpf_program__insns(prog))
+			NAPI_CALL(env, napi_create_buffer_copy(env,
+							       bpf_program__insn_cnt(prog) *
+								       sizeof(struct bpf_insn),
+							       bpf_program__insns(prog), NULL, &v));
+		else
+			NAPI_CALL(env, napi_get_null(env, &v));
+		NAPI_CALL(env, napi_set_named_property(env, item, "insns", v));
 		NAPI_CALL(env, napi_set_element(env, arr, i++, item));
 	}
 	NAPI_CALL(env, napi_set_named_property(env, res, "programs", arr));

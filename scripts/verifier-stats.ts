@@ -381,23 +381,34 @@ export function check(m: Measurement, budget: BudgetFile): CheckResult {
  * A budget from a measurement: measured numbers plus HEADROOM, capped; programs
  * not measured here keep their entry in `previous`, else get the caps.
  */
-export function budgetFrom(m: Measurement, previous?: BudgetFile): BudgetFile {
+export function budgetFrom(m: Measurement, previous?: BudgetFile, merge = false): BudgetFile {
   const objects: BudgetFile['objects'] = {};
   for (const p of m.programs) {
     const insns = p.status === 'ok' ? (p.stats?.processedInsns ?? null) : null;
     const stack = p.status === 'ok' ? (p.stats?.combinedStack ?? null) : null;
     const old = previous?.objects?.[p.object]?.[p.program];
+    // --merge: the budget must hold on every kernel measured so far, so the larger entry stays.
+    const keep = (fresh: number, was: number | undefined): number =>
+      merge && was !== undefined ? Math.max(fresh, was) : fresh;
     objects[p.object] ??= {};
     objects[p.object][p.program] = {
       processedInsns:
         insns !== null
-          ? Math.min(Math.ceil(insns * HEADROOM), CAPS.processedInsns)
+          ? keep(Math.min(Math.ceil(insns * HEADROOM), CAPS.processedInsns), old?.processedInsns)
           : (old?.processedInsns ?? CAPS.processedInsns),
       combinedStack:
         stack !== null
-          ? Math.min(Math.ceil(stack * HEADROOM), CAPS.combinedStack)
+          ? keep(Math.min(Math.ceil(stack * HEADROOM), CAPS.combinedStack), old?.combinedStack)
           : (old?.combinedStack ?? CAPS.combinedStack),
     };
+  }
+  if (merge && previous !== undefined) {
+    for (const [object, progs] of Object.entries(previous.objects)) {
+      objects[object] ??= {};
+      for (const [program, e] of Object.entries(progs)) objects[object][program] ??= e;
+    }
+    const kernels = new Set([...previous.measuredOn.split(', '), m.kernel]);
+    return { measuredOn: [...kernels].join(', '), objects };
   }
   return { measuredOn: m.kernel, objects };
 }
@@ -463,17 +474,33 @@ export function render(m: Measurement): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** "N programs, max X insns (object/program), max Y B stack (object/program)": the kernel's line in the matrix. */
+export function largest(m: Measurement): string {
+  const ok = m.programs.filter((p) => p.status === 'ok' && p.stats !== undefined);
+  let insns = { n: 0, at: '-' };
+  let stack = { n: 0, at: '-' };
+  for (const p of ok) {
+    const i = p.stats?.processedInsns ?? 0;
+    const s = p.stats?.combinedStack ?? 0;
+    if (i > insns.n) insns = { n: i, at: `${p.object}/${p.program}` };
+    if (s > stack.n) stack = { n: s, at: `${p.object}/${p.program}` };
+  }
+  return `${ok.length} programs, max ${insns.n} insns (${insns.at}), max ${stack.n} B stack (${stack.at})`;
+}
+
 function usage(): string {
-  return 'usage: verifier-stats [--json] [--check BUDGET.json] [--write-budget BUDGET.json]\n';
+  return 'usage: verifier-stats [--json] [--check BUDGET.json] [--write-budget BUDGET.json [--merge]]\n';
 }
 
 async function main(argv: string[]): Promise<number> {
   let json = false;
   let checkFile: string | undefined;
   let writeFile: string | undefined;
+  let merge = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') json = true;
+    else if (a === '--merge') merge = true;
     else if (a === '--check' && argv[i + 1] !== undefined) checkFile = argv[++i];
     else if (a === '--write-budget' && argv[i + 1] !== undefined) writeFile = argv[++i];
     else if (a === '-h' || a === '--help') {
@@ -498,13 +525,13 @@ async function main(argv: string[]): Promise<number> {
     const previous = existsSync(writeFile)
       ? (JSON.parse(readFileSync(writeFile, 'utf8')) as BudgetFile)
       : undefined;
-    writeFileSync(writeFile, formatBudget(budgetFrom(m, previous)));
+    writeFileSync(writeFile, formatBudget(budgetFrom(m, previous, merge)));
     process.stderr.write(`verifier-stats: wrote ${basename(writeFile)}\n`);
   }
   if (result === undefined) return 0;
   for (const w of result.warnings) process.stderr.write(`verifier-stats: warning: ${w}\n`);
   if (result.ok) {
-    process.stderr.write(`verifier-stats: every program within ${checkFile}\n`);
+    process.stderr.write(`verifier-stats: within budget: ${largest(m)} (${checkFile})\n`);
     return 0;
   }
   process.stderr.write(

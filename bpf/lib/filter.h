@@ -91,6 +91,8 @@ struct pg_filter_scratch {
 	__u32 gen;
 	__u32 _pad;
 	struct pg_rules any;
+	struct pg_rules allow; /* pg_filter_text's result being built */
+	struct pg_path_key path_key;
 };
 
 struct {
@@ -337,11 +339,9 @@ static long pg_suffix_step(__u32 i, void *ctx)
 __noinline int pg_filter_text(struct pg_filter *f, __u32 len)
 {
 	struct walk_state *w = pg_walk_get(PG_WALK_TP);
-	struct pg_path_key pkey = {};
 	struct pg_filter_scratch *s;
 	const struct pg_rules *wild, *r;
 	struct pg_suffix_ctx c;
-	struct pg_rules allow;
 	__u32 zero = 0, n;
 	__u64 plen;
 
@@ -351,12 +351,14 @@ __noinline int pg_filter_text(struct pg_filter *f, __u32 len)
 	wild = pg_set(f->gen, PG_SET_WILD + PG_DIM_PATH);
 	if (!w || !s || !wild)
 		return 1;
-	allow = *wild;
-	pkey.gen = f->gen;
-	pkey.hash = pg_hash_text(PG_WALK_TP, len);
-	r = bpf_map_lookup_elem(&pg_f_paths, &pkey);
+	/* Keys and the set being built live in the scratch: this frame is in every path check's chain. */
+	s->allow = *wild;
+	s->path_key.gen = f->gen;
+	s->path_key._pad = 0;
+	s->path_key.hash = pg_hash_text(PG_WALK_TP, len);
+	r = bpf_map_lookup_elem(&pg_f_paths, &s->path_key);
 	if (r)
-		pg_rules_or(&allow, r);
+		pg_rules_or(&s->allow, r);
 
 	/*
 	 * 64-bit on purpose: with a __u32, clang compares a zero-extended
@@ -372,7 +374,7 @@ __noinline int pg_filter_text(struct pg_filter *f, __u32 len)
 		bpf_probe_read_kernel(s->key.data, plen, w->buf);
 	r = bpf_map_lookup_elem(&pg_f_prefix, &s->key);
 	if (r)
-		pg_rules_or(&allow, r);
+		pg_rules_or(&s->allow, r);
 
 	/* The base name, reversed, against the suffix trie. */
 	w->suffix_len = 0;
@@ -383,8 +385,8 @@ __noinline int pg_filter_text(struct pg_filter *f, __u32 len)
 	s->key.prefixlen = 32 + 8 * (n > PG_SUFFIX_MAX ? PG_SUFFIX_MAX : n);
 	r = bpf_map_lookup_elem(&pg_f_suffix, &s->key);
 	if (r)
-		pg_rules_or(&allow, r);
-	pg_rules_and(&f->rules, &allow);
+		pg_rules_or(&s->allow, r);
+	pg_rules_and(&f->rules, &s->allow);
 	return pg_rules_empty(&f->rules);
 }
 

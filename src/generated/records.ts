@@ -1507,7 +1507,7 @@ export function decodePgFilterConfig(view: DataView, offset: number, out: PgFilt
   return out;
 }
 
-/** struct pg_filter_scratch (304 bytes). */
+/** struct pg_filter_scratch (352 bytes). */
 export interface PgFilterScratch {
   /** pg_filter_scratch.key @0: struct pg_prefix_key */
   key: PgPrefixKey;
@@ -1517,10 +1517,14 @@ export interface PgFilterScratch {
   gen: number;
   /** pg_filter_scratch.any @272: struct pg_rules */
   any: PgRules;
+  /** pg_filter_scratch.allow @304: struct pg_rules */
+  allow: PgRules;
+  /** pg_filter_scratch.path_key @336: struct pg_path_key */
+  pathKey: PgPathKey;
 }
 
 /** sizeof(struct pg_filter_scratch) */
-export const PG_FILTER_SCRATCH_SIZE = 304;
+export const PG_FILTER_SCRATCH_SIZE = 352;
 /** offsetof(struct pg_filter_scratch, field), by C field name. */
 export const PG_FILTER_SCRATCH_OFFSET = {
   key: 0,
@@ -1528,6 +1532,8 @@ export const PG_FILTER_SCRATCH_OFFSET = {
   gen: 264,
   _pad: 268,
   any: 272,
+  allow: 304,
+  path_key: 336,
 } as const;
 
 /** A zeroed PgFilterScratch, the one shape decodePgFilterScratch() fills. */
@@ -1537,6 +1543,8 @@ export function createPgFilterScratch(): PgFilterScratch {
     caps: 0,
     gen: 0,
     any: createPgRules(),
+    allow: createPgRules(),
+    pathKey: createPgPathKey(),
   };
 }
 
@@ -1545,13 +1553,15 @@ export function createPgFilterScratch(): PgFilterScratch {
  * Throws RangeError when the record does not fit in the view.
  */
 export function decodePgFilterScratch(view: DataView, offset: number, out: PgFilterScratch): PgFilterScratch {
-  if (offset < 0 || offset + 304 > view.byteLength) {
-    throw new RangeError(`pg_filter_scratch: 304 bytes at ${offset} exceed ${view.byteLength}`);
+  if (offset < 0 || offset + 352 > view.byteLength) {
+    throw new RangeError(`pg_filter_scratch: 352 bytes at ${offset} exceed ${view.byteLength}`);
   }
   decodePgPrefixKey(view, offset, out.key);
   out.caps = readU64(view, offset + 256);
   out.gen = view.getUint32(offset + 264, true);
   decodePgRules(view, offset + 272, out.any);
+  decodePgRules(view, offset + 304, out.allow);
+  decodePgPathKey(view, offset + 336, out.pathKey);
   return out;
 }
 
@@ -2863,13 +2873,15 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
     ],
   },
   pg_filter_scratch: {
-    size: 304,
+    size: 352,
     fields: [
       { name: 'key', offset: 0, size: 256 },
       { name: 'caps', offset: 256, size: 8 },
       { name: 'gen', offset: 264, size: 4 },
       { name: '_pad', offset: 268, size: 4 },
       { name: 'any', offset: 272, size: 32 },
+      { name: 'allow', offset: 304, size: 32 },
+      { name: 'path_key', offset: 336, size: 16 },
     ],
   },
   pg_fork_event: {

@@ -39,6 +39,8 @@ export interface NativeProgramStats {
   log: string;
   /** bpf_prog_info.verified_insns (5.16+); null when not loaded or the kernel lacks the field. */
   verifiedInsns: number | null;
+  /** The program's instructions as loaded (8 bytes each, subprograms appended); null when not loaded. */
+  insns: Buffer | null;
 }
 
 export interface NativeObjectStats {

@@ -2,7 +2,7 @@
 // The verifier's summary lines become numbers; missing lines become null, never 0.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseVerifierStats, programStats } from './verifier-stats.js';
+import { deepestChain, parseVerifierStats, programStats } from './verifier-stats.js';
 
 // Verbatim from 6.18 at BPF_LOG_STATS: network.bpf.c's handle_exit_connect.
 const LOADED = `verification time 9512 usec
@@ -67,16 +67,53 @@ describe('parseVerifierStats', () => {
 });
 
 describe('programStats', () => {
-  test('combinedStack sums the subprograms; verified_insns fills in for a log without the line', () => {
-    const p = programStats({ name: 'handle_x', log: LOADED, verifiedInsns: 14705 });
+  test('without instructions combinedStack sums the subprograms; verified_insns fills in for a log without the line', () => {
+    const p = programStats({ name: 'handle_x', log: LOADED, verifiedInsns: 14705, insns: null });
     assert.equal(p?.combinedStack, 408);
     assert.equal(p?.processedInsns, 14705);
-    const noLog = programStats({ name: 'handle_y', log: '', verifiedInsns: 99 });
+    const noLog = programStats({ name: 'handle_y', log: '', verifiedInsns: 99, insns: null });
     assert.equal(noLog?.processedInsns, 99);
     assert.equal(noLog?.combinedStack, null);
   });
 
   test('a program that never reached the verifier has no statistics', () => {
-    assert.equal(programStats({ name: 'handle_z', log: '', verifiedInsns: null }), undefined);
+    assert.equal(programStats({ name: 'handle_z', log: '', verifiedInsns: null, insns: null }), undefined);
+  });
+});
+
+/** One 8-byte instruction: code, src register (high nibble of the register byte), imm. */
+function insn(code: number, src: number, imm: number): Buffer {
+  const b = Buffer.alloc(8);
+  b[0] = code;
+  b[1] = src << 4;
+  b.writeInt32LE(imm, 4);
+  return b;
+}
+const EXIT = insn(0x95, 0, 0);
+
+describe('deepestChain', () => {
+  // main (0..3) calls A (4..5) and passes callback C (8..9) to a helper;
+  // A calls B (6..7); B and C are leaves.
+  const prog = Buffer.concat([
+    insn(0x85, 1, 3), // 0: call A (0 + 3 + 1 = 4)
+    insn(0x18, 4, 6), // 1: ld_imm64 of callback C (1 + 6 + 1 = 8)
+    insn(0, 0, 0), //    2: second slot of the ld_imm64
+    EXIT, //             3
+    insn(0x85, 1, 1), // 4: A calls B (4 + 1 + 1 = 6)
+    EXIT, //             5
+    EXIT, //             6: B
+    EXIT, //             7
+    EXIT, //             8: C (callback)
+    EXIT, //             9
+  ]);
+
+  test('the deepest chain of frames rounded to 32 bytes, a callback on top of its caller', () => {
+    // frames: main 100 -> 128; A 40 -> 64; B 0 -> 32; C 200 -> 224
+    assert.equal(deepestChain(prog, [100, 40, 0, 200]), 128 + 224);
+    assert.equal(deepestChain(prog, [100, 40, 100, 8]), 128 + 64 + 128);
+  });
+
+  test('a stack line that does not match the call graph falls back to the sum', () => {
+    assert.equal(deepestChain(prog, [100, 40]), 140);
   });
 });

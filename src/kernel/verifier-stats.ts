@@ -26,8 +26,10 @@ export interface ProgramStats {
   processedInsns: number | null;
   stackDepths: number[];
   /**
-   * Sum of every subprogram's stack depth: an upper bound of the deepest call
-   * chain's stack (the verifier caps that chain at 512 bytes), not the chain itself.
+   * The deepest call chain's stack as the verifier's own check adds it (each
+   * frame rounded up to 32 bytes, a bpf_loop callback on top of its caller;
+   * the kernel caps it at 512): measured from the loaded instructions' call
+   * graph. Without the instructions, the sum of every frame (an upper bound).
    */
   combinedStack: number | null;
   verifyTimeUs: number | null;
@@ -77,9 +79,70 @@ export function programStats(raw: NativeProgramStats): ProgramStats | undefined 
     verifiedInsns: raw.verifiedInsns,
     processedInsns: p.processedInsns ?? raw.verifiedInsns,
     stackDepths: p.stackDepths,
-    combinedStack: p.stackDepths.length > 0 ? p.stackDepths.reduce((a, b) => a + b, 0) : null,
+    combinedStack:
+      p.stackDepths.length === 0
+        ? null
+        : raw.insns !== null && raw.insns !== undefined
+          ? deepestChain(raw.insns, p.stackDepths)
+          : p.stackDepths.reduce((a, b) => a + b, 0),
     verifyTimeUs: p.verifyTimeUs,
     totalStates: p.totalStates,
     peakStates: p.peakStates,
   };
+}
+
+/** A frame as check_max_stack_depth counts it: at least 1 byte, rounded up to 32. */
+function frameBytes(depth: number): number {
+  return Math.ceil(Math.max(depth, 1) / 32) * 32;
+}
+
+const BPF_CALL = 0x85; // BPF_JMP | BPF_CALL
+const BPF_LD_IMM64 = 0x18; // BPF_LD | BPF_IMM | BPF_DW
+const BPF_PSEUDO_CALL = 1;
+const BPF_PSEUDO_FUNC = 4;
+
+/**
+ * The largest stack of any call chain of a loaded program. Subprograms start
+ * at instruction 0 and at every bpf-to-bpf call or callback (ld_imm64 of a
+ * function) target, in the order the verifier numbers them, which is the
+ * order of its "stack depth A+B+C" line. Falls back to the sum when the two
+ * disagree (a layout this reading does not know).
+ */
+export function deepestChain(insns: Buffer, depths: readonly number[]): number {
+  const n = Math.floor(insns.length / 8);
+  const starts = new Set<number>([0]);
+  const edges: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++) {
+    const code = insns[i * 8];
+    const src = insns[i * 8 + 1] >> 4;
+    const imm = insns.readInt32LE(i * 8 + 4);
+    if (
+      (code === BPF_CALL && src === BPF_PSEUDO_CALL) ||
+      (code === BPF_LD_IMM64 && src === BPF_PSEUDO_FUNC)
+    ) {
+      starts.add(i + imm + 1);
+      edges.push([i, i + imm + 1]);
+    }
+    if (code === BPF_LD_IMM64) i++; // two slots
+  }
+  const sorted = [...starts].sort((a, b) => a - b);
+  if (sorted.length !== depths.length) return depths.reduce((a, b) => a + b, 0);
+  const indexOf = (insn: number): number => {
+    let k = 0;
+    while (k + 1 < sorted.length && sorted[k + 1] <= insn) k++;
+    return k;
+  };
+  const callees = sorted.map(() => new Set<number>());
+  for (const [from, to] of edges) callees[indexOf(from)].add(sorted.indexOf(to));
+  const memo = new Map<number, number>();
+  const deepest = (k: number, seen: Set<number>): number => {
+    const known = memo.get(k);
+    if (known !== undefined) return known;
+    let below = 0;
+    for (const c of callees[k]) if (!seen.has(c)) below = Math.max(below, deepest(c, new Set([...seen, c])));
+    const total = frameBytes(depths[k]) + below;
+    memo.set(k, total);
+    return total;
+  };
+  return deepest(0, new Set([0]));
 }
