@@ -388,8 +388,13 @@ export function budgetFrom(m: Measurement, previous?: BudgetFile, merge = false)
     const stack = p.status === 'ok' ? (p.stats?.combinedStack ?? null) : null;
     const old = previous?.objects?.[p.object]?.[p.program];
     // --merge: the budget must hold on every kernel measured so far, so the larger entry stays.
+    // An entry at both caps is the placeholder of a program never measured, not a measurement.
+    const placeholder =
+      old !== undefined &&
+      old.processedInsns === CAPS.processedInsns &&
+      old.combinedStack === CAPS.combinedStack;
     const keep = (fresh: number, was: number | undefined): number =>
-      merge && was !== undefined ? Math.max(fresh, was) : fresh;
+      merge && was !== undefined && !placeholder ? Math.max(fresh, was) : fresh;
     objects[p.object] ??= {};
     objects[p.object][p.program] = {
       processedInsns:
