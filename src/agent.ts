@@ -395,11 +395,12 @@ export class Agent {
     const reasons: string[] = [];
     const enforce = this.failures.get('enforce');
     if (r.action !== 'audit' && this.enforcer === undefined && enforce !== undefined)
-      reasons.push(enforce.reason);
+      reasons.push(enforce.summary);
     const acting = base.effective !== 'audit' && base.state !== 'unsupported' ? base.kinds : [];
     for (const f of this.failures.values()) {
       const lost = r.kinds.filter((k) => f.kinds.includes(k) && !acting.includes(k));
-      if (lost.length > 0) reasons.push(`${lost.join(', ')} not observed: ${f.reason}`);
+      // The summary, not the reason: the hint is said once, on the sensor's own line.
+      if (lost.length > 0) reasons.push(`${lost.join(', ')} not observed: ${f.summary}`);
     }
     if (reasons.length === 0) return base;
     const failure = reasons.join('; ');

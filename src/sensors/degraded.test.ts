@@ -41,7 +41,8 @@ test('a verifier rejection is one line: sensor, program, summary, hint', () => {
     "load program handle_exit_connect: permission denied (EACCES): R0 invalid mem access 'map_value_or_null'",
   );
   assert.match(f.hint ?? '', /verifier rejects this build/);
-  assert.equal(f.reason, `network sensor not loaded: ${f.error} (hint: ${f.hint})`);
+  assert.equal(f.summary, `network sensor not loaded: ${f.error}`);
+  assert.equal(f.reason, `${f.summary} (hint: ${f.hint})`);
   assert.ok(!f.reason.includes('\n'));
   assert.deepEqual(f.kinds, ['network.connect']);
 });

@@ -20,7 +20,9 @@ export interface SensorFailure {
   hint?: string;
   /** Event kinds no sensor observes while this lasts (empty for the enforcement sensor). */
   kinds: EventKind[];
-  /** The whole story in one line: "<sensor> sensor not loaded: <error> (hint: <hint>)". */
+  /** "<sensor> sensor not loaded: <error>": what the rules it keeps out of force say. */
+  summary: string;
+  /** The whole story in one line: the summary and " (hint: <hint>)". */
   reason: string;
 }
 
@@ -38,7 +40,7 @@ export function sensorFailure(
   if (more.length > 0) error += `; also ${more.join(', ')}`;
   const hint = hintOf(err);
   const program = err instanceof KernelError ? err.program : undefined;
-  const what = stage === 'load' ? 'not loaded' : 'not attached';
+  const summary = `${sensor} sensor ${stage === 'load' ? 'not loaded' : 'not attached'}: ${error}`;
   return {
     sensor,
     stage,
@@ -46,7 +48,8 @@ export function sensorFailure(
     error,
     hint,
     kinds: [...kinds],
-    reason: `${sensor} sensor ${what}: ${error}${hint !== undefined ? ` (hint: ${hint})` : ''}`,
+    summary,
+    reason: `${summary}${hint !== undefined ? ` (hint: ${hint})` : ''}`,
   };
 }
 

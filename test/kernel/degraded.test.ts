@@ -160,7 +160,7 @@ describe('an agent with a sensor object the verifier rejects', kernelTest, () =>
 
           const list = agent.policyStatus();
           const connect = rule(list, 'pg-degraded-connect');
-          assert.equal(connect.enforcement, `unsupported (network.connect not observed: ${failure.reason})`);
+          assert.equal(connect.enforcement, `unsupported (network.connect not observed: ${failure.summary})`);
           assert.equal(list.find((p) => p.name === 'pg-degraded-connect')?.enforcement, 'unsupported');
           assert.equal(rule(list, 'pg-degraded-exec').enforcement, 'audit', 'the exec rule is in force');
 
@@ -217,7 +217,7 @@ describe('an agent with a sensor object the verifier rejects', kernelTest, () =>
           assert.match(failure.reason, VERIFIER_REASON);
           assert.deepEqual(failure.kinds, [], 'observing sensors are not affected');
           const list = agent.policyStatus();
-          assert.equal(rule(list, 'pg-degraded-kill').enforcement, `unsupported (${failure.reason})`);
+          assert.equal(rule(list, 'pg-degraded-kill').enforcement, `unsupported (${failure.summary})`);
           assert.equal(rule(list, 'pg-degraded-exec').enforcement, 'audit');
           assert.equal(agent.stats().health, 'degraded');
           await exec('pg-degraded-enforce');
