@@ -10,7 +10,7 @@ import {
   containerFilter,
   scopePolicies,
 } from './container/enrich.js';
-import { EnforceSensor, PinnedState, policyState, probeOnce } from './enforce/index.js';
+import { type Attestation, EnforceSensor, PinnedState, policyState, probeOnce } from './enforce/index.js';
 import {
   type EventContext,
   encodeAlert,
@@ -22,13 +22,14 @@ import type { Alert, EventKind, PeregrineEvent } from './events/types.js';
 import type { BpfMap } from './kernel/index.js';
 import { compileFilter, type FilterImage, type RuleSlot } from './policy/compile.js';
 import { FilterWriter } from './policy/filter-maps.js';
-import type { Policy } from './policy/types.js';
+import type { Policy, PolicyRule } from './policy/types.js';
 import { ProcessCache } from './process/cache.js';
 import { KernelClock, type NodeIdentity, nodeIdentity } from './process/identity.js';
 import { AlertCollapser, type AlertCollapser as Collapser, type RuleSet } from './rules/index.js';
+import { processFailure, type SensorFailure, sensorFailure } from './sensors/degraded.js';
 import { ProcessSensor, type ProcessSensorStats } from './sensors/process/sensor.js';
 import { SENSORS } from './sensors/registry.js';
-import type { DecodeContext, Sensor, SensorConfig, SharedMaps } from './sensors/sensor.js';
+import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from './sensors/sensor.js';
 import { type SinkStats, StreamSink } from './sinks/stream.js';
 
 export interface AgentOptions {
@@ -72,6 +73,11 @@ export interface AgentOptions {
   protectSelf?: boolean;
   /** Container and pod attribution and selector scoping (docs/containers.md); false: off. Default on. */
   containers?: false | ContainerEnricherOptions;
+  /**
+   * Called when what the agent runs without changes: a sensor failed to load
+   * or attach, or a policy applied since needs one that did (the CLI prints it).
+   */
+  onDegraded?: (status: DegradedStatus) => void;
 }
 
 /**
@@ -174,6 +180,21 @@ export interface StartReport {
   seeded: number;
   socket: string;
   policies: string[];
+  /** What the agent runs without; undefined when every sensor it needs loaded and attached. */
+  degraded: DegradedStatus | undefined;
+}
+
+/**
+ * A degraded agent: the sensors (other than the process sensor, which is
+ * fatal) that failed to load or attach here, and what that costs.
+ */
+export interface DegradedStatus {
+  /** One entry per failed sensor, with its one-line reason. */
+  sensors: SensorFailure[];
+  /** Policy rules not in force because of those failures; `enforcement` is their attestation. */
+  policy_rules: Array<{ policy: string; rule: string; enforcement: string }>;
+  /** Detection rules that cannot see their events: `blind` miss every kind they need, `partial` some. */
+  rules?: { blind: number; partial: number; of: number; kinds: EventKind[]; names: string[] };
 }
 
 export interface PolicyStatus {
@@ -210,6 +231,9 @@ export interface AgentStats {
   rules?: { alerts: number; collapser: ReturnType<Collapser['stats']>; engine: ReturnType<RuleSet['stats']> };
   sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number } };
   containers?: ReturnType<ContainerEnricher['stats']>;
+  /** 'degraded' while a sensor the agent needs failed to load or attach (see `degraded`). */
+  health: 'ok' | 'degraded';
+  degraded?: DegradedStatus;
 }
 
 interface StreamClient {
@@ -249,6 +273,10 @@ export class Agent {
   private enforcer: EnforceSensor | undefined;
   private pinned: PinnedState | undefined;
   private containers: ContainerEnricher | undefined;
+  /** Sensors that failed to load or attach, by name (the process sensor never: it is fatal). */
+  private readonly failures = new Map<string, SensorFailure>();
+  private degradedOnce = false;
+  private lastDegraded = '';
 
   constructor(opts: AgentOptions = {}) {
     this.opts = opts;
@@ -287,7 +315,11 @@ export class Agent {
     let seeded = 0;
     try {
       if (this.opts.keepEnforcing === true) this.pinned = PinnedState.open();
-      processSensor.load();
+      try {
+        processSensor.load();
+      } catch (err) {
+        throw await fatal('load', err);
+      }
       const shared = sharedMaps(processSensor);
       this.writer = new FilterWriter(shared);
       this.sensorSetup = { shared, config: kernel.config };
@@ -310,7 +342,11 @@ export class Agent {
         await this.containers.start();
       }
       this.applyPolicies(this.opts.policies ?? []);
-      seeded = processSensor.start();
+      try {
+        seeded = processSensor.start();
+      } catch (err) {
+        throw await fatal('attach', err);
+      }
       attached.push(...processSensor.attached);
       for (const s of this.sensors) attached.push(...this.attachedOf(s));
     } catch (err) {
@@ -338,6 +374,89 @@ export class Agent {
       seeded,
       socket,
       policies: this.policies.map((p) => p.metadata.name),
+      degraded: this.degradedStatus(),
+    };
+  }
+
+  /** Whether a sensor failed at any time since start (the CLI's exit code says so). */
+  get wasDegraded(): boolean {
+    return this.degradedOnce;
+  }
+
+  /** What the agent runs without now; undefined when nothing failed. */
+  degradedStatus(): DegradedStatus | undefined {
+    if (this.failures.size === 0) return undefined;
+    const policyRules: DegradedStatus['policy_rules'] = [];
+    for (const p of this.policies)
+      for (const r of p.spec.rules) {
+        const att = this.attest(p, r);
+        if (att.failure !== undefined)
+          policyRules.push({ policy: p.metadata.name, rule: r.name, enforcement: att.text });
+      }
+    const status: DegradedStatus = { sensors: [...this.failures.values()], policy_rules: policyRules };
+    const missing = new Set([...this.failures.values()].flatMap((f) => f.kinds));
+    if (this.opts.rules !== undefined && missing.size > 0) {
+      const { blind, partial, of } = this.opts.rules.blindTo(missing);
+      const needed = new Set(this.opts.rules.requiredKinds());
+      status.rules = {
+        blind: blind.length,
+        partial: partial.length,
+        of,
+        kinds: [...missing].filter((k) => needed.has(k)),
+        names: [...blind, ...partial],
+      };
+    }
+    return status;
+  }
+
+  /** Records a failed sensor; the process sensor never comes here (its failure is fatal). */
+  private fail(f: SensorFailure): void {
+    this.failures.set(f.sensor, f);
+    this.degradedOnce = true;
+  }
+
+  /** Tells opts.onDegraded when the degraded status changed (a new failure, or a policy that needs a failed sensor). */
+  private notifyDegraded(): void {
+    const status = this.degradedStatus();
+    const text = status === undefined ? '' : JSON.stringify(status);
+    if (text === this.lastDegraded) return;
+    this.lastDegraded = text;
+    if (status !== undefined) this.opts.onDegraded?.(status);
+  }
+
+  /**
+   * A rule's attestation with this run's failures on top: a rule is not in
+   * force (unsupported, with the failure's reason) when the sensor observing
+   * one of its kinds failed and no enforcement backend reports that kind
+   * instead, or when it acts and the enforcement sensor failed.
+   */
+  private attest(p: Policy, r: PolicyRule): Attestation {
+    const base: Attestation = this.enforcer?.attestation(p.metadata.name, r.name) ?? {
+      state: 'audit',
+      backends: [],
+      text: 'audit',
+      effective: 'audit',
+      kinds: [],
+    };
+    const reasons: string[] = [];
+    const enforce = this.failures.get('enforce');
+    if (r.action !== 'audit' && this.enforcer === undefined && enforce !== undefined)
+      reasons.push(enforce.summary);
+    const acting = base.effective !== 'audit' && base.state !== 'unsupported' ? base.kinds : [];
+    for (const f of this.failures.values()) {
+      const lost = r.kinds.filter((k) => f.kinds.includes(k) && !acting.includes(k));
+      // The summary, not the reason: the hint is said once, on the sensor's own line.
+      if (lost.length > 0) reasons.push(`${lost.join(', ')} not observed: ${f.summary}`);
+    }
+    if (reasons.length === 0) return base;
+    const failure = reasons.join('; ');
+    return {
+      state: 'unsupported',
+      backends: [],
+      text: `unsupported (${failure})`,
+      effective: 'audit',
+      kinds: [],
+      failure,
     };
   }
 
@@ -347,7 +466,7 @@ export class Agent {
     return this.attachedBySensor.get(s) ?? [];
   }
 
-  // A sensor whose object cannot load here is reported, not fatal: the others still run.
+  // A sensor whose object cannot load or attach here is reported (degraded), not fatal: the others still run.
   private sensorSetup: { shared: SharedMaps; config: SensorConfig } | undefined;
   private readonly loadedSensors = new Set<string>();
 
@@ -365,7 +484,7 @@ export class Agent {
         sensor.load(shared, config);
       } catch (err) {
         sensor.close();
-        this.unsupported.push(`${sensor.name} sensor: ${err instanceof Error ? err.message : String(err)}`);
+        this.fail(sensorFailure(sensor.name, 'load', err, observed(sensor)));
         continue;
       }
       this.sensors.push(sensor);
@@ -423,7 +542,12 @@ export class Agent {
     const scoped = this.containers?.scope(policies) ?? scopePolicies(policies, () => []);
     const img = compileFilter(extra !== undefined ? [...scoped, extra] : scoped);
     this.containers?.wrap(img);
-    this.enforcer?.resolve(img, policies); // attestation; throws (nothing changed) for fallback: reject
+    // Attestation; throws (nothing changed) for fallback: reject. Without the
+    // enforcement sensor nothing can act: every slot audits, and the rules that
+    // act attest unsupported with its failure (attest()) instead of refusing,
+    // so a broken enforcement object never stops the rest.
+    if (this.enforcer !== undefined) this.enforcer.resolve(img, policies);
+    else for (const slot of img.slots) slot.action = 'audit';
     const before = this.image?.kinds ?? new Set<EventKind>();
     const union = new Set<EventKind>([...before, ...img.kinds]);
     this.attachAll(union);
@@ -431,17 +555,47 @@ export class Agent {
     this.image = img;
     this.policies = policies;
     this.attachAll(img.kinds);
+    this.notifyDegraded();
   }
 
   private attachAll(kinds: ReadonlySet<EventKind>): void {
     if (this.sensorSetup !== undefined)
       this.loadSensors(this.sensorSetup.shared, this.sensorSetup.config, kinds);
-    for (const s of this.sensors) {
+    for (const s of [...this.sensors]) {
       const mine = new Set([...kinds].filter((k) => s.kinds.includes(k)));
-      const report = s.attach(mine);
+      let report: AttachReport;
+      try {
+        report = s.attach(mine);
+      } catch (err) {
+        this.dropSensor(s, err);
+        continue;
+      }
       this.attachedBySensor.set(s, report.attached);
       for (const u of report.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
     }
+    // The enforcement sensor keeps running when one of its programs does not attach: degraded, per program.
+    const refused = this.enforcer?.attachErrors();
+    if (refused !== undefined && refused.size > 0) {
+      const [first, ...more] = [...refused.values()];
+      this.fail(
+        sensorFailure('enforce', 'attach', first, [], more.length > 0 ? [...refused.keys()].slice(1) : []),
+      );
+    } else if (this.failures.get('enforce')?.stage === 'attach' && this.enforcer !== undefined) {
+      this.failures.delete('enforce'); // every program it wants is attached again
+    }
+  }
+
+  /**
+   * A sensor whose programs cannot attach is closed as a whole (a sensor half
+   * attached is hard to reason about) and reported like one that did not load.
+   */
+  private dropSensor(s: Sensor, err: unknown): void {
+    s.close();
+    this.sensors = this.sensors.filter((x) => x !== s);
+    for (const [type, owner] of this.byRecordType) if (owner === s) this.byRecordType.delete(type);
+    this.attachedBySensor.delete(s);
+    if (s === this.enforcer) this.enforcer = undefined;
+    this.fail(sensorFailure(s.name, 'attach', err, observed(s)));
   }
 
   /** Adds or replaces one policy by name. */
@@ -460,32 +614,29 @@ export class Agent {
 
   policyStatus(): PolicyStatus[] {
     const counted = this.enforcer?.ruleCounts() ?? [];
-    return this.policies.map((p) => ({
-      name: p.metadata.name,
-      mode: p.spec.mode,
-      kinds: [...new Set(p.spec.rules.flatMap((r) => r.kinds))],
-      rules: p.spec.rules.map((r) => {
-        const slot = this.image?.slots.find((s) => s.policy === p.metadata.name && s.rule === r.name);
-        const att = this.enforcer?.attestation(p.metadata.name, r.name);
-        const counts = counted.find((c) => c.policy === p.metadata.name && c.rule === r.name);
-        return {
-          name: r.name,
-          kinds: r.kinds,
-          action: r.action,
-          user_check: slot?.userCheck !== undefined,
-          enforcement: att?.text,
-          actions: counts !== undefined ? { taken: counts.taken, would: counts.would } : undefined,
-        };
-      }),
-      enforcement:
-        this.enforcer !== undefined
-          ? policyState(
-              p.spec.rules.flatMap((r) => this.enforcer?.attestation(p.metadata.name, r.name) ?? []),
-            )
-          : undefined,
-      source: p.source.file,
-      matches: this.policyHits.get(p.metadata.name) ?? 0,
-    }));
+    return this.policies.map((p) => {
+      const atts = p.spec.rules.map((r) => this.attest(p, r));
+      return {
+        name: p.metadata.name,
+        mode: p.spec.mode,
+        kinds: [...new Set(p.spec.rules.flatMap((r) => r.kinds))],
+        rules: p.spec.rules.map((r, i) => {
+          const slot = this.image?.slots.find((s) => s.policy === p.metadata.name && s.rule === r.name);
+          const counts = counted.find((c) => c.policy === p.metadata.name && c.rule === r.name);
+          return {
+            name: r.name,
+            kinds: r.kinds,
+            action: r.action,
+            user_check: slot?.userCheck !== undefined,
+            enforcement: atts[i].text,
+            actions: counts !== undefined ? { taken: counts.taken, would: counts.would } : undefined,
+          };
+        }),
+        enforcement: policyState(atts),
+        source: p.source.file,
+        matches: this.policyHits.get(p.metadata.name) ?? 0,
+      };
+    });
   }
 
   private emit(ev: PeregrineEvent, ctx: EventContext): void {
@@ -603,7 +754,10 @@ export class Agent {
       } catch (err) {
         return sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
       }
-      sendJson(res, 200, { applied: parsed.map((p) => p.metadata.name) });
+      // Rules of these policies that a failed sensor keeps out of force: the caller is told at once.
+      const applied = new Set(parsed.map((p) => p.metadata.name));
+      const notInForce = (this.degradedStatus()?.policy_rules ?? []).filter((r) => applied.has(r.policy));
+      sendJson(res, 200, { applied: [...applied], not_in_force: notInForce });
     });
     control.route('DELETE', '/v1/policies', (_req, res, url) => {
       const name = url.searchParams.get('name') ?? '';
@@ -650,6 +804,8 @@ export class Agent {
         streams: { clients: this.streams.size, dropped: this.streamDropped },
       },
       containers: this.containers?.stats(),
+      health: this.failures.size > 0 ? 'degraded' : 'ok',
+      degraded: this.degradedStatus(),
     };
   }
 
@@ -677,6 +833,21 @@ export class Agent {
     await this.sink?.close();
     return stats;
   }
+}
+
+/** The kinds only this sensor observes (none for the enforcement sensor: it acts, the others observe). */
+function observed(s: Sensor): EventKind[] {
+  return s instanceof EnforceSensor ? [] : [...s.kinds];
+}
+
+/**
+ * The process sensor is the one the agent cannot run without: its failure
+ * stops the start with one line saying which kernel features are missing
+ * (from the probes) or, when none is, what the kernel said and a hint.
+ */
+async function fatal(stage: 'load' | 'attach', err: unknown): Promise<Error> {
+  const features = await probeOnce().catch(() => undefined);
+  return new Error(processFailure(stage, err, features), { cause: err });
 }
 
 function onlyRulesPolicy(ev: PeregrineEvent): boolean {

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { removePinnedState } from '../enforce/pin.js';
 import { containersCommand } from './containers.js';
+import { EXIT_OK, EXIT_USAGE } from './exit.js';
 import { eventsCommand, policyCommand } from './policy.js';
 import { replayCommand, rulesValidateCommand } from './rules.js';
 import { runCommand } from './run.js';
@@ -42,6 +43,9 @@ commands:
   status    report what this kernel supports, and the counters of a running agent
               --json                  machine-readable output
   help      this text
+
+exit codes: 0 ok; 1 error (bad input, failed request, the process sensor cannot load);
+  2 unknown command; 3 degraded (run: a sensor failed during the run; status: the agent is degraded)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -134,10 +138,10 @@ export async function main(argv: string[]): Promise<number> {
     case '--help':
     case '-h':
       process.stdout.write(USAGE);
-      return 0;
+      return EXIT_OK;
     default:
       process.stderr.write(`peregrine: unknown command ${JSON.stringify(command)}\n${USAGE}`);
-      return 2;
+      return EXIT_USAGE;
   }
 }
 

@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import type { PolicyStatus } from '../agent.js';
 import { controlRequest, socketPath } from '../api/control.js';
 import { validatePolicyPath } from '../policy/load.js';
+import { notInForceLine } from './status.js';
 
 export async function policyCommand(
   sub: string | undefined,
@@ -41,8 +42,13 @@ export async function policyCommand(
           'POST',
           `/v1/policies?file=${encodeURIComponent(basename(file))}`,
           readFileSync(file, 'utf8'),
-        )) as { applied: string[] };
+        )) as {
+          applied: string[];
+          not_in_force?: Array<{ policy: string; rule: string; enforcement: string }>;
+        };
         process.stdout.write(`applied ${res.applied.join(', ')}\n`);
+        for (const r of res.not_in_force ?? [])
+          process.stderr.write(`peregrine: degraded: ${notInForceLine(r)}\n`);
       }
       return 0;
     }

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // `peregrine run`: starts the agent, streams events to stdout, and on SIGINT /
-// SIGTERM detaches everything and prints the final counters to stderr.
+// SIGTERM detaches everything and prints the final counters to stderr. A
+// sensor that fails (other than the process sensor) is said on stderr, one
+// line each, and the run goes on without it; the exit code then says degraded.
 import { createWriteStream } from 'node:fs';
-import { Agent, type AgentOptions } from '../agent.js';
+import { Agent, type AgentOptions, type DegradedStatus } from '../agent.js';
 import { loadDefaultPolicy, loadPolicyPath, loadPolicyText } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { EXIT_DEGRADED, EXIT_OK } from './exit.js';
 import { defaultRulesPath, loadRulePaths } from './rules.js';
-import { formatCounters } from './status.js';
+import { degradedLines, degradedSummary, formatCounters, formatDegraded } from './status.js';
 
-export interface RunOptions extends Omit<AgentOptions, 'onEvent' | 'policies' | 'parsePolicies' | 'rules'> {
+export interface RunOptions
+  extends Omit<AgentOptions, 'onEvent' | 'policies' | 'parsePolicies' | 'rules' | 'onDegraded'> {
   /** Policy files or directories; none: the embedded default policy. */
   policyPaths: string[];
   /** Rule files or directories; empty: the default ruleset; null: no rules. */
@@ -25,6 +29,15 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       ? undefined
       : loadRulePaths(opts.rulePaths.length > 0 ? opts.rulePaths : [defaultRulesPath()]);
   const recorder = opts.recordPath !== undefined ? createWriteStream(opts.recordPath) : undefined;
+  // Each line once: the status is re-sent whole whenever it changes (a later policy apply, a later failure).
+  const said = new Set<string>();
+  const sayDegraded = (status: DegradedStatus) => {
+    for (const line of degradedLines(status)) {
+      if (said.has(line)) continue;
+      said.add(line);
+      process.stderr.write(`peregrine: degraded: ${line}\n`);
+    }
+  };
   const agent = new Agent({
     ...opts,
     policies,
@@ -36,10 +49,13 @@ export async function runCommand(opts: RunOptions): Promise<number> {
             recorder.write(`${JSON.stringify(ev)}\n`);
           }
         : undefined,
+    onDegraded: sayDegraded,
   });
   const report = await agent.start();
   process.stderr.write(
-    `peregrine: running on ${report.node}: attached ${report.attached.join(', ')}` +
+    `peregrine: running on ${report.node}` +
+      (report.degraded !== undefined ? ` (${degradedSummary(report.degraded)})` : '') +
+      `: attached ${report.attached.join(', ')}` +
       (report.unsupported.length > 0 ? `; not supported here: ${report.unsupported.join('; ')}` : '') +
       `; seeded ${report.seeded} processes; policies ${report.policies.join(', ') || 'none'}` +
       `; control socket ${report.socket || 'off'}\n`,
@@ -52,8 +68,10 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
-  const stats = await agent.stop();
+  const { degraded, ...counters } = await agent.stop();
   if (recorder !== undefined) await new Promise<void>((resolve) => recorder.end(() => resolve()));
-  process.stderr.write(`peregrine: final counters\n${formatCounters(stats)}`);
-  return 0;
+  process.stderr.write(`peregrine: final counters\n${formatDegraded(degraded)}${formatCounters(counters)}`);
+  if (!agent.wasDegraded) return EXIT_OK;
+  process.stderr.write(`peregrine: this run was degraded: exit code ${EXIT_DEGRADED}\n`);
+  return EXIT_DEGRADED;
 }

@@ -3,8 +3,10 @@
 // counters of a running agent when one answers on the control socket.
 
 import { release } from 'node:os';
+import type { DegradedStatus } from '../agent.js';
 import { controlRequest, socketPath } from '../api/control.js';
 import { type FeatureReport, type FeatureStatus, probeFeatures } from '../kernel/index.js';
+import { EXIT_DEGRADED, EXIT_OK } from './exit.js';
 
 export interface StatusOptions {
   json: boolean;
@@ -21,13 +23,18 @@ export async function statusCommand(opts: StatusOptions): Promise<number> {
   } catch (err) {
     agentError = err instanceof Error ? err.message : String(err);
   }
+  // A running agent without some of its sensors is not healthy, whatever else it does well.
+  const degraded = (agent as { degraded?: DegradedStatus } | undefined)?.degraded;
+  const code = degraded !== undefined ? EXIT_DEGRADED : EXIT_OK;
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ features, agent: agent ?? null }, null, 2)}\n`);
-    return 0;
+    return code;
   }
   process.stdout.write(formatFeatures(features));
   if (agent !== undefined) {
-    process.stdout.write(`\nrunning agent (${path}):\n${formatCounters(agent)}`);
+    const { degraded: _, ...counters } = agent as Record<string, unknown>;
+    process.stdout.write(`\nrunning agent (${path})${degraded !== undefined ? ', DEGRADED' : ''}:\n`);
+    process.stdout.write(formatDegraded(degraded) + formatCounters(counters));
     process.stdout.write(
       formatEnforcement(await controlRequest(path, 'GET', '/v1/policies').catch(() => [])),
     );
@@ -36,7 +43,48 @@ export async function statusCommand(opts: StatusOptions): Promise<number> {
       `\nno running agent on ${path} (${agentError.replace(/^GET \/v1\/status: /, '')})\n`,
     );
   }
-  return 0;
+  return code;
+}
+
+/** The degraded section of `status` and of `run`'s final counters; empty when healthy. */
+export function formatDegraded(d: DegradedStatus | undefined): string {
+  if (d === undefined) return '';
+  return `degraded:\n${degradedLines(d)
+    .map((l) => `  ${l}\n`)
+    .join('')}`;
+}
+
+/** One line per failed sensor, per policy rule not in force, and one for the detection rules. */
+export function degradedLines(d: DegradedStatus): string[] {
+  const lines = d.sensors.map((f) => f.reason);
+  for (const r of d.policy_rules) lines.push(notInForceLine(r));
+  const r = d.rules;
+  if (r !== undefined && r.blind + r.partial > 0) {
+    const names = r.names.length > 5 ? `${r.names.slice(0, 5).join(', ')}, ...` : r.names.join(', ');
+    lines.push(
+      `${r.blind} of ${r.of} detection rules cannot see their events` +
+        (r.partial > 0 ? `, ${r.partial} see only some` : '') +
+        ` (${r.kinds.join(', ')} not observed): ${names}`,
+    );
+  }
+  return lines;
+}
+
+export function notInForceLine(r: { policy: string; rule: string; enforcement: string }): string {
+  return `policy ${r.policy}, rule ${r.rule}: not in force: ${r.enforcement}`;
+}
+
+/** The startup line's note: "degraded: network sensor not loaded, 1 policy rule not in force, ...". */
+export function degradedSummary(d: DegradedStatus): string {
+  const parts = d.sensors.map(
+    (f) => `${f.sensor} sensor ${f.stage === 'load' ? 'not loaded' : 'not attached'}`,
+  );
+  const n = d.policy_rules.length;
+  if (n > 0) parts.push(`${n} policy ${n === 1 ? 'rule' : 'rules'} not in force`);
+  const r = d.rules;
+  if (r !== undefined && r.blind + r.partial > 0)
+    parts.push(`${r.blind} detection rules blind` + (r.partial > 0 ? `, ${r.partial} partly` : ''));
+  return `degraded: ${parts.join(', ')}`;
 }
 
 export function formatFeatures(report: FeatureReport): string {

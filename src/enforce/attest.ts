@@ -44,6 +44,18 @@ export interface Attestation {
   text: string;
   /** What the kernel maps get for the rule's slot (the compiled action rewritten to what runs here). */
   effective: PolicyAction;
+  /**
+   * The rule's kinds a backend acts on here: their operations are reported by
+   * the enforcement sensor's own records, so the rule stays in force for them
+   * even when the sensor that observes that kind failed to load.
+   */
+  kinds: EventKind[];
+  /**
+   * Set when the rule is not in force because something failed to load or
+   * attach on this kernel (a degraded agent), not because the kernel lacks a
+   * hook: the failure, in one line.
+   */
+  failure?: string;
 }
 
 /** Backends per kind and action; LSM ones only where BPF-LSM runs. */
@@ -158,6 +170,9 @@ export function attestRule(policy: Policy, rule: PolicyRule, caps: Capabilities)
     'audit',
   );
   const backends = [...new Set(verdicts.flatMap((v) => v.backends))];
+  const kinds = rule.kinds.filter(
+    (_, i) => verdicts[i].effective !== 'audit' && verdicts[i].backends.length > 0,
+  );
   let state = worst.state;
   if (policy.spec.mode === 'monitor' && rule.action !== 'audit' && state !== 'unsupported') state = 'monitor';
   const details = [...new Set(verdicts.map((v) => v.detail).filter((d) => d !== ''))];
@@ -168,7 +183,7 @@ export function attestRule(policy: Policy, rule: PolicyRule, caps: Capabilities)
   else if (state === 'degraded') text = `degraded (${details.join('; ')}; ${backends.join(', ')})`;
   else if (state === 'unsupported') text = `unsupported (${details.join('; ')})`;
   else text = details.length > 0 ? `audit (${details.join('; ')})` : 'audit';
-  return { state, backends, text, effective };
+  return { state, backends, text, effective, kinds };
 }
 
 /** Every rule of every policy, by "policy/rule"; throws AttestError for a rule that refuses. */

@@ -95,6 +95,10 @@ const ENFORCE_SHARED = ['pg_enf_counts'];
 /** With --keep-enforcing: kept up to date so binary selectors match while no process sensor runs. */
 const KEEP_PROGRAMS = ['handle_exec_enf', 'handle_fork_keep'];
 
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 function ip(family: number, addr: readonly number[]): string {
   if (family === 2) return addr.slice(0, 4).join('.');
   const groups: string[] = [];
@@ -128,7 +132,8 @@ export class EnforceSensor implements Sensor {
   private readonly rec = createPgEnforceEvent();
   private readonly tamperRec = createPgTamperEvent();
   private readonly counters = { records: 0, tamper: 0, decode_errors: 0, attach_errors: 0 };
-  private readonly unsupportedNotes: string[] = [];
+  /** Programs wanted but refused by the kernel at their last attach, with the error (retried on every apply). */
+  private readonly failed = new Map<string, unknown>();
   /** --keep-enforcing: pin links and maps there, adopt what is pinned (set before load). */
   pinned: PinnedState | undefined;
   /** Self-protection denies (BPF-LSM only) instead of only alerting (set before useFeatures). */
@@ -228,9 +233,32 @@ export class EnforceSensor implements Sensor {
     this.phase = 0;
   }
 
-  /** The attestation of one rule, or undefined when the rule is unknown. */
+  /**
+   * The attestation of one rule, or undefined when the rule is unknown. A rule
+   * whose backend's program did not attach is unsupported, with the error:
+   * the probe said the kernel can, but this attach did not.
+   */
   attestation(policy: string, rule: string): Attestation | undefined {
-    return this.attestations.get(`${policy}/${rule}`);
+    const a = this.attestations.get(`${policy}/${rule}`);
+    if (a === undefined || a.effective === 'audit' || this.failed.size === 0) return a;
+    const broken = a.backends.flatMap((b) =>
+      (PROGRAMS[b] ?? []).filter((p) => this.failed.has(p)).map((p) => [b, p] as const),
+    );
+    if (broken.length === 0) return a;
+    const failure = broken.map(([b, p]) => `${b} not attached: ${errorText(this.failed.get(p))}`).join('; ');
+    return {
+      state: 'unsupported',
+      backends: [],
+      text: `unsupported (${failure})`,
+      effective: 'audit',
+      kinds: [],
+      failure,
+    };
+  }
+
+  /** Programs the kernel refused at their last attach, with the error; empty when all attached. */
+  attachErrors(): ReadonlyMap<string, unknown> {
+    return this.failed;
   }
 
   /**
@@ -241,7 +269,7 @@ export class EnforceSensor implements Sensor {
    */
   owns(slot: RuleSlot, kind: EventKind): boolean {
     if (slot.action === 'audit' || !Object.values(KIND_NAMES).includes(kind)) return false;
-    const a = this.attestations.get(`${slot.policy}/${slot.rule}`);
+    const a = this.attestation(slot.policy, slot.rule);
     return a !== undefined && a.effective !== 'audit' && a.backends.length > 0 && slot.kinds.includes(kind);
   }
 
@@ -253,7 +281,6 @@ export class EnforceSensor implements Sensor {
     this.phase = 1;
     this.active = new Set(this.next);
     const want = new Map<string, BpfObject>();
-    const unsupported: string[] = [];
     for (const b of wantBackends) {
       const target = b.startsWith('lsm/') ? this.lsmObject : obj;
       if (target === undefined) continue;
@@ -268,6 +295,7 @@ export class EnforceSensor implements Sensor {
         guards.add(p);
       }
     for (const p of GUARD_PROGRAMS) want.set(p, obj);
+    for (const p of [...this.failed.keys()]) if (!want.has(p)) this.failed.delete(p);
     for (const [name, link] of this.links) {
       if (!want.has(name)) {
         if (pinned !== undefined && !guards.has(name)) link.unpin();
@@ -283,18 +311,19 @@ export class EnforceSensor implements Sensor {
       try {
         const link = target.attach(name, { cgroupPath: cgroup });
         this.links.set(name, link);
+        this.failed.delete(name);
         if (pinned !== undefined && !guards.has(name)) pinned.pinLink(link);
       } catch (err) {
+        // Reported by the agent as a degraded enforcement sensor; the rules using it attest unsupported.
         this.counters.attach_errors++;
-        unsupported.push(`enforce ${name}: ${err instanceof Error ? err.message : String(err)}`);
+        this.failed.set(name, err);
       }
     }
-    for (const u of unsupported) if (!this.unsupportedNotes.includes(u)) this.unsupportedNotes.push(u);
     const sections = new Map<string, string>();
     for (const o of [obj, this.lsmObject])
       for (const p of o?.programs() ?? []) sections.set(p.name, p.section);
     const names = [...this.links.keys(), ...(pinned?.adoptedLinks ?? [])];
-    return { attached: names.map((n) => sections.get(n) ?? n), unsupported };
+    return { attached: names.map((n) => sections.get(n) ?? n), unsupported: [] };
   }
 
   /** Links by program name (for --keep-enforcing pins). */

@@ -111,6 +111,8 @@ export class RuleSet {
   /** Load-time warnings: unsupported fields, unobservable evt.types, skipped items. */
   readonly warnings: readonly LoadWarning[];
   private readonly all: CompiledRule[];
+  /** The rules evaluated (enabled, at or above the minimum priority). */
+  private readonly indexed: CompiledRule[] = [];
   private readonly byKind: Array<CompiledRule[] | null>;
   /** Per kind, each listed rule's condition specialised for that kind (same order as byKind). */
   private readonly fnsByKind: Array<Pred[] | null>;
@@ -143,6 +145,7 @@ export class RuleSet {
         continue;
       }
       mask |= r.mask;
+      this.indexed.push(r);
       for (let i = 0; i < KINDS.length; i++) {
         if (!(r.mask & (1 << i))) continue;
         const fn = r.spec !== undefined ? r.spec(1 << i) : r.fn;
@@ -218,6 +221,23 @@ export class RuleSet {
   /** Event kinds the enabled rules need: attach only these hooks. */
   requiredKinds(): EventKind[] {
     return maskToKinds(this.kindsMask);
+  }
+
+  /**
+   * The evaluated rules that cannot see their events while `missing` kinds are
+   * not observed (a sensor failed to load): `blind` lack every kind they need,
+   * `partial` some of them; `of` is how many rules are evaluated.
+   */
+  blindTo(missing: ReadonlySet<EventKind>): { blind: string[]; partial: string[]; of: number } {
+    const blind: string[] = [];
+    const partial: string[] = [];
+    for (const r of this.indexed) {
+      const lost = r.kinds.filter((k) => missing.has(k)).length;
+      if (lost === 0) continue;
+      if (lost === r.kinds.length) blind.push(r.name);
+      else partial.push(r.name);
+    }
+    return { blind, partial, of: this.indexed.length };
   }
 
   /** Every loaded syscall rule (enabled or not), in file order. */
