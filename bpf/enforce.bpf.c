@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Enforcement on kernels without BPF-LSM (and alongside it): deny socket
- * operations in cgroup sock_addr / sock hooks, kill exec'd images before
- * they run, kill openers before they use the fd, and watch for processes
+ * operations in cgroup sock_addr / sock hooks, and watch for processes
  * aiming at the agent. Decisions come from the shared policy filter maps
  * (lib/filter.h) and pg_f_actions (lib/enforce.h).
  */
@@ -15,18 +14,13 @@
 #include "policy.h"
 #include "lib/maps.h"
 #include "lib/filter.h"
-#include "lib/hash.h"
-#include "lib/path.h"
 #include "lib/task.h"
-#include "lib/fd.h"
 #include "lib/enforce.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define PG_AF_INET 2
 #define PG_AF_INET6 10
-#define PG_FMODE_READ 0x1
-#define PG_FMODE_WRITE 0x2
 
 /* Anchor for BTF: the enforcement types reach src/generated/records.ts through this object. */
 const volatile struct {
@@ -38,25 +32,6 @@ const volatile struct {
 	struct pg_tamper_event tamper;
 	struct pg_enforce_event enforce; /* last: it ends in a flexible array */
 } pg_enforce_anchor __attribute__((unused));
-
-struct enf_scratch {
-	char rec[sizeof(struct pg_enforce_event) + PG_ENF_PATH_MAX];
-	char path[PG_PATH_BUF_SIZE];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct enf_scratch);
-} pg_enf_scratch SEC(".maps");
-
-static __always_inline struct enf_scratch *scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&pg_enf_scratch, &zero);
-}
 
 /* ---- network: cgroup sock_addr hooks ---------------------------------- */
 
@@ -198,200 +173,11 @@ int handle_sock_create(struct bpf_sock *ctx)
 	return d->deny ? 0 : 1;
 }
 
-/* ---- exec and open: kill ----------------------------------------------- */
-
-/* Emits a record with the path s->path[start .. PG_PATH_MAX). */
-static __always_inline void emit_path(struct enf_scratch *s, struct task_struct *task,
-				      const struct enf_decision *d, __u32 kind, __u32 backend,
-				      __u32 flags, __u32 start)
-{
-	struct pg_enforce_event *e = (void *)s->rec;
-	__u32 len = PG_PATH_MAX - (start > PG_PATH_MAX ? PG_PATH_MAX : start), size;
-
-	len &= PG_ENF_PATH_MAX - 1;
-	__builtin_memset(e, 0, sizeof(*e));
-	bpf_probe_read_kernel(e->data, len, &s->path[start & (PG_PATH_MAX - 1)]);
-	pg_enf_fill(e, task, d, kind, backend, flags, sizeof(*e) + len);
-	e->path_len = len;
-	size = sizeof(*e) + len;
-	if (size > sizeof(s->rec))
-		size = sizeof(s->rec);
-	bpf_ringbuf_output(&pg_events, e, size, wakeup_flags());
-}
-
 /*
- * Keeps pg_execs' binary hashes true for this exec whatever runs first: the
- * process sensor's exec handler writes the same hashes (and the whole entry)
- * when it runs, so the two writes agree. Needed because hooks of one
- * tracepoint run in attach order, and with --keep-enforcing the process
- * sensor may be gone while this program (pinned) still enforces.
+ * Kill and signal actions on exec and open run in the sensors' own hooks
+ * (handle_exec in process.bpf.c, handle_exit_open* in file.bpf.c): one pass
+ * per hook, the path walked and the identity filled once (lib/enforce.h).
  */
-static __always_inline void refresh_identity(struct task_struct *task, struct enf_scratch *s,
-					     __u32 start, __u64 now)
-{
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
-	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
-	struct pg_exec_entry *pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
-	struct pg_exec_entry fresh = {};
-	__u64 name, bin;
-
-	bin = pg_hash_path(s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1), PG_PATH_MAX,
-			   &name);
-	if (ent) {
-		ent->bin_hash = bin;
-		ent->name_hash = name;
-		if (pent) {
-			ent->pbin_hash = pent->bin_hash;
-			ent->pname_hash = pent->name_hash;
-		}
-		return;
-	}
-	fresh.key.pid = tgid;
-	fresh.key.ktime = now;
-	fresh.bin_hash = bin;
-	fresh.name_hash = name;
-	if (pent) {
-		fresh.parent = pent->key;
-		fresh.pbin_hash = pent->bin_hash;
-		fresh.pname_hash = pent->name_hash;
-	}
-	bpf_map_update_elem(&pg_execs, &tgid, &fresh, BPF_NOEXIST);
-}
-
-/*
- * sched_process_exec fires after exec's point of no return, before the new
- * image runs a single user instruction: a SIGKILL sent here is delivered on
- * the way back to user space, so the image never runs (the shell sees 137).
- * The path is bprm->file's (the file actually mapped), resolved in the
- * kernel: TOCTOU-safe. What it cannot undo: exec itself happened (the old
- * image is gone, setuid credentials were computed, the file was read).
- * `deny` on exec needs BPF-LSM (lsm/bprm_check_security); without it the
- * agent rewrites such rules to kill (fallback: kill) before they get here.
- */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(handle_exec_enf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
-{
-	struct enf_scratch *s = scratch();
-	struct file *file = BPF_CORE_READ(bprm, file);
-	struct enf_decision *d;
-	struct pg_filter f;
-	__u32 res = 0, start, flags;
-
-	if (!s || !file)
-		return 0;
-	start = pg_path_of(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res);
-	refresh_identity(task, s, start, bpf_ktime_get_ns());
-	if (pg_filter_begin(&f, PG_KIND_EXEC))
-		return 0;
-	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
-			   PG_PATH_MAX))
-		return 0;
-	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_SIGNAL)))
-		return 0;
-	flags = pg_enf_signal(d);
-	emit_path(s, task, d, PG_KIND_EXEC, PG_ENF_EXEC, flags, start);
-	return 0;
-}
-
-/*
- * With --keep-enforcing only: new processes get their pg_execs entry (the
- * parent's binary) even while the process sensor is gone, so binary
- * selectors keep matching. NOEXIST: the process sensor's entry wins.
- */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork_keep, struct task_struct *parent, struct task_struct *child)
-{
-	struct pg_exec_entry entry = {}, *pent;
-	__u32 tgid = BPF_CORE_READ(child, tgid), ptgid;
-
-	if (BPF_CORE_READ(child, pid) != tgid)
-		return 0;
-	ptgid = BPF_CORE_READ(parent, tgid);
-	pent = bpf_map_lookup_elem(&pg_execs, &ptgid);
-	entry.key.pid = tgid;
-	entry.key.ktime = BPF_CORE_READ(child, start_time);
-	if (pent) {
-		entry.parent = pent->key;
-		entry.bin_hash = pent->bin_hash;
-		entry.name_hash = pent->name_hash;
-		entry.pbin_hash = pent->bin_hash;
-		entry.pname_hash = pent->name_hash;
-	}
-	bpf_map_update_elem(&pg_execs, &tgid, &entry, BPF_NOEXIST);
-	return 0;
-}
-
-/*
- * Kill fallback for file.open where BPF-LSM cannot deny: at the exit of
- * open/openat/openat2/creat, from the new fd's struct file (kernel memory:
- * TOCTOU-safe, the path the kernel actually opened). The SIGKILL is
- * delivered before the syscall returns to user space, so the fd is never
- * used. What it cannot undo: the open happened — O_CREAT created the file,
- * O_TRUNC truncated it, access time was updated. Access is read from
- * f_mode (read/write); create/truncate are not visible here.
- */
-static __always_inline int open_exit(long ret)
-{
-	struct task_struct *task;
-	struct enf_scratch *s;
-	struct enf_decision *d;
-	struct pg_filter f;
-	struct file *file;
-	__u32 res = 0, start, flags, access = 0, mode;
-
-	if (ret < 0)
-		return 0;
-	task = bpf_get_current_task_btf();
-	if (pg_filter_begin(&f, PG_KIND_FILE_OPEN))
-		return 0;
-	file = pg_fd_file(task, ret);
-	if (!file)
-		return 0;
-	mode = BPF_CORE_READ(file, f_mode);
-	if (mode & PG_FMODE_READ)
-		access |= PG_ACCESS_READ;
-	if (mode & PG_FMODE_WRITE)
-		access |= PG_ACCESS_WRITE;
-	if (pg_filter_access(&f, access))
-		return 0;
-	s = scratch();
-	if (!s)
-		return 0;
-	start = pg_path_of(&file->f_path, BPF_CORE_READ(task, fs), s->path, &res);
-	if (pg_filter_path(&f, s->path, PG_PATH_BUF_SIZE - 1, start & (PG_PATH_MAX - 1),
-			   PG_PATH_MAX))
-		return 0;
-	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_SIGNAL)))
-		return 0;
-	flags = pg_enf_signal(d);
-	emit_path(s, task, d, PG_KIND_FILE_OPEN, PG_ENF_SYS_OPEN, flags, start);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat")
-int handle_exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int handle_exit_openat2(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
-int handle_exit_open(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int handle_exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	return open_exit(ctx->ret);
-}
 
 /* ---- self-protection: detect -------------------------------------------- */
 

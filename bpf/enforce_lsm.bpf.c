@@ -28,8 +28,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PG_O_CREAT 0100
 #define PG_O_TRUNC 01000
 
+/* The path buffer of the deny hooks' walks. */
 struct lsm_scratch {
-	char rec[sizeof(struct pg_enforce_event) + PG_ENF_PATH_MAX];
 	char path[PG_PATH_BUF_SIZE];
 };
 
@@ -47,23 +47,15 @@ static __always_inline struct lsm_scratch *scratch(void)
 	return bpf_map_lookup_elem(&pg_lsm_scratch, &zero);
 }
 
-/* Emits a record with the path s->path[start .. PG_PATH_MAX). */
+/* Reports decision d on the path s->path[start .. PG_PATH_MAX). */
 static __always_inline void emit_path(struct lsm_scratch *s, struct task_struct *task,
 				      const struct enf_decision *d, __u32 kind, __u32 backend,
 				      __u32 flags, __u32 start)
 {
-	struct pg_enforce_event *e = (void *)s->rec;
-	__u32 len = PG_PATH_MAX - (start > PG_PATH_MAX ? PG_PATH_MAX : start), size;
+	__u64 at = pg_clamp(start, PG_PATH_MAX);
 
-	len &= PG_ENF_PATH_MAX - 1;
-	__builtin_memset(e, 0, sizeof(*e));
-	bpf_probe_read_kernel(e->data, len, &s->path[start & (PG_PATH_MAX - 1)]);
-	pg_enf_fill(e, task, d, kind, backend, flags, sizeof(*e) + len);
-	e->path_len = len;
-	size = sizeof(*e) + len;
-	if (size > sizeof(s->rec))
-		size = sizeof(s->rec);
-	bpf_ringbuf_output(&pg_events, e, size, wakeup_flags());
+	pg_enf_emit_path(task, d, kind, backend, flags, &s->path[at & (PG_PATH_MAX - 1)],
+			 PG_PATH_MAX - at);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "lib/path.h"
 #include "lib/task.h"
 #include "lib/fd.h"
+#include "lib/enforce.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -67,6 +68,18 @@ struct file_args {
 	const char *fstype; /* mount */
 };
 
+/* What sys_enter_open* learnt, for sys_exit_open* of the same thread. */
+struct open_pending {
+	struct pg_rules rules; /* after pg_filter_begin and pg_filter_access */
+	__u32 gen;
+	__u32 flags; /* O_* */
+	__u32 mode;
+	__u32 access;
+	__s32 dfd; /* for a failed open: its path is joined from dfd and name */
+	__u32 _pad;
+	const char *name; /* user memory */
+};
+
 /*
  * Per-CPU scratch: the record being built, the path buffer, and report()'s
  * state across its two names (kept here, not on the stack: see lib/walk.h).
@@ -78,6 +91,7 @@ struct file_scratch {
 	struct file_args args; /* the hook's, for report() and name_part() */
 	struct pg_filter f; /* after pg_filter_begin */
 	struct pg_filter name_f; /* f narrowed by one name's path */
+	struct open_pending pending; /* open_exit()'s copy of its sys_enter state */
 	struct pg_rules matched; /* rules matching either name */
 	__u32 len[2];
 	__u32 flags; /* enum pg_file_flag */
@@ -90,18 +104,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct file_scratch);
 } pg_file_scratch SEC(".maps");
-
-/* What sys_enter_open* learnt, for sys_exit_open* of the same thread. */
-struct open_pending {
-	struct pg_rules rules; /* after pg_filter_begin and pg_filter_access */
-	__u32 gen;
-	__u32 flags; /* O_* */
-	__u32 mode;
-	__u32 access;
-	__s32 dfd; /* for a failed open: its path is joined from dfd and name */
-	__u32 _pad;
-	const char *name; /* user memory */
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -468,51 +470,65 @@ static __always_inline int open_enter(int dfd, const char *name, __u32 flags, __
  * task's table by now, so its struct file gives the path the kernel opened
  * (after symlinks, "..", bind mounts). A failed open has no file: its path is
  * the dirfd/cwd joined with the user's name (PG_FILE_PATH_USER).
+ *
+ * Kill/signal rules on open act here too, in the same pass, where BPF-LSM
+ * cannot deny: the path is the kernel's (TOCTOU-safe) and the access asked
+ * (read, write, create, truncate) was learnt from the flags at sys_enter.
+ * The SIGKILL is delivered before the syscall returns to user space, so the
+ * fd is never used. What it cannot undo: the open happened — O_CREAT created
+ * the file, O_TRUNC truncated it, access time was updated.
  */
 static __always_inline int open_exit(long ret)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct open_pending *pp, p;
+	struct open_pending *pp;
+	struct enf_decision *d;
 	struct file_scratch *s;
 	struct pg_file_event *e;
-	struct pg_filter f;
 	struct file *file;
 	__u32 flags = PG_FILE_RET, len = 0;
 
 	pp = bpf_map_lookup_elem(&pg_file_opens, &tid);
 	if (!pp)
 		return 0;
-	p = *pp;
-	bpf_map_delete_elem(&pg_file_opens, &tid);
 	s = scratch();
-	if (!s)
+	if (!s) {
+		bpf_map_delete_elem(&pg_file_opens, &tid);
 		return 0;
+	}
+	/* State in the scratch, not this frame: the path checks below stack on top of it. */
+	s->pending = *pp;
+	bpf_map_delete_elem(&pg_file_opens, &tid);
 	e = (void *)s->rec;
-	f.gen = p.gen;
-	f.rules = p.rules;
+	s->f.gen = s->pending.gen;
+	s->f.rules = s->pending.rules;
 
 	if (ret >= 0) {
 		file = pg_fd_file(task, (int)ret);
 		if (file)
 			len = kernel_path(task, s, HDR, &file->f_path, &flags);
 	} else {
-		len = user_path(task, s, HDR, p.dfd, p.name, &flags);
+		len = user_path(task, s, HDR, s->pending.dfd, s->pending.name, &flags);
 	}
 	len = clamp(len, PART_MASK);
-	if (pg_filter_path(&f, s->rec, PG_REC_MASK, HDR, HDR + len)) {
+	if (pg_filter_path(&s->f, s->rec, PG_REC_MASK, HDR, HDR + len)) {
 		count(PG_STAT_FILE_FILTERED);
 		return 0;
 	}
+	/* Only an open that succeeded has an fd to keep from the process. */
+	if (ret >= 0 && (d = pg_enf_decide(&s->f, PG_ENF_CAN_SIGNAL)))
+		pg_enf_emit_path(task, d, PG_KIND_FILE_OPEN, PG_ENF_SYS_OPEN, pg_enf_signal(d),
+				 &s->rec[HDR], len);
 	__builtin_memset(e, 0, HDR);
 	e->path_len = len;
 	e->flags = flags | PG_FILE_MATCH_PATH;
 	fill_ids(task, e);
-	e->rules = f.rules;
+	e->rules = s->f.rules;
 	e->kind = PG_KIND_FILE_OPEN;
-	e->sys_flags = p.flags;
-	e->access = p.access;
-	e->mode = p.mode;
+	e->sys_flags = s->pending.flags;
+	e->access = s->pending.access;
+	e->mode = s->pending.mode;
 	e->ret = (__s32)ret;
 	submit(e, HDR + len);
 	return 0;

@@ -16,6 +16,7 @@
 #include "lib/ns.h"
 #include "lib/path.h"
 #include "lib/task.h"
+#include "lib/enforce.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -30,6 +31,9 @@ const volatile __u32 args_max = PG_ARGS_MAX;
 struct process_scratch {
 	char rec[PG_REC_BUF_SIZE];
 	char path[PG_PATH_BUF_SIZE];
+	/* Kept here, not on the stack: the path checks stack their frames on top of the hook's. */
+	struct pg_exec_entry entry;
+	struct pg_filter f;
 };
 
 /*
@@ -236,6 +240,32 @@ static __always_inline struct process_scratch *scratch(__u32 slot)
 }
 
 /*
+ * Kill/signal rules on exec, in the pass that observed it: the binary's path
+ * (rec, from bprm->file's dentry) and the identity (pg_execs, just updated
+ * with this image's hashes) are already here, so nothing is walked or
+ * filled twice. A SIGKILL sent now is delivered on the way back to user
+ * space: the new image never runs a single instruction (the shell sees 137).
+ * What it cannot undo: exec itself happened (the old image is gone, setuid
+ * credentials were computed, the file was read). `deny` on exec needs
+ * BPF-LSM (lsm/bprm_check_security); without it such rules are rewritten
+ * to kill (fallback: kill) before they get here.
+ */
+static __always_inline void enforce_exec(struct task_struct *task, struct process_scratch *s,
+					 __u32 path_len)
+{
+	__u32 len = clamp(path_len, PG_PATH_MAX - 1);
+	const char *path = &s->rec[sizeof(struct pg_exec_event)];
+	struct enf_decision *d;
+
+	if (pg_filter_begin(&s->f, PG_KIND_EXEC) ||
+	    pg_filter_path(&s->f, path, PG_PATH_MAX - 1, 0, len))
+		return;
+	d = pg_enf_decide(&s->f, PG_ENF_CAN_SIGNAL);
+	if (d)
+		pg_enf_emit_path(task, d, PG_KIND_EXEC, PG_ENF_EXEC, pg_enf_signal(d), path, len);
+}
+
+/*
  * sched_process_exec fires after the point of no return of a successful
  * execve/execveat: the new image, credentials (setuid applied) and mm are in
  * place, current is the exec'ing task (already the group leader after
@@ -248,7 +278,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct process_scratch *s = scratch(SCRATCH_TP);
-	struct pg_exec_entry entry = {};
+	struct pg_exec_entry *entry;
 	struct pg_exec_event *e;
 	struct mm_struct *mm;
 	__u64 now = bpf_ktime_get_ns();
@@ -287,17 +317,20 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	size = fill_tail(task, s, e, off, PG_WALK_TP);
 	header(&e->hdr, PG_REC_EXEC, size, now);
 
-	entry.key = e->key;
-	entry.parent = e->parent;
-	entry.flags = e->flags;
-	fill_hashes(task, s, e, &entry, PG_WALK_TP);
-	if (bpf_map_update_elem(&pg_execs, &e->key.pid, &entry, BPF_ANY))
+	entry = &s->entry;
+	__builtin_memset(entry, 0, sizeof(*entry));
+	entry->key = e->key;
+	entry->parent = e->parent;
+	entry->flags = e->flags;
+	fill_hashes(task, s, e, entry, PG_WALK_TP);
+	if (bpf_map_update_elem(&pg_execs, &e->key.pid, entry, BPF_ANY))
 		count(PG_STAT_EXECS_FULL);
 
 	if (bpf_ringbuf_output(&pg_events, e, size & PG_REC_MASK, wakeup_flags()))
 		count(PG_STAT_EXEC_DROP);
 	else
 		count(PG_STAT_EXEC);
+	enforce_exec(task, s, e->path_len);
 	return 0;
 }
 

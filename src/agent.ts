@@ -309,6 +309,7 @@ export class Agent {
       other: (view, at, type) => this.decodeOther(view, at, type),
       flush: () => this.sink?.flush(),
       reuse: (name) => this.pinned?.map(name),
+      pinned: () => this.pinned,
     });
     this.process = processSensor;
     const attached: string[] = [];
@@ -572,6 +573,11 @@ export class Agent {
       }
       this.attachedBySensor.set(s, report.attached);
       for (const u of report.unsupported) if (!this.unsupported.includes(u)) this.unsupported.push(u);
+    }
+    // --keep-enforcing: sensors whose own hooks act (file opens) pin them while a policy acts through them.
+    if (this.pinned !== undefined && this.enforcer !== undefined) {
+      const backends = this.enforcer.activeBackends();
+      for (const s of this.sensors) s.keepEnforcing?.(this.pinned, backends);
     }
     // The enforcement sensor keeps running when one of its programs does not attach: degraded, per program.
     const refused = this.enforcer?.attachErrors();

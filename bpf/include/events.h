@@ -319,6 +319,8 @@ enum pg_stat {
 	PG_STAT_ARGS_TRUNCATED = 11,
 	PG_STAT_ARGS_FAULT = 12, /* argv unreadable */
 	PG_STAT_WAKEUP = 13, /* submits that forced a consumer wake-up */
+	PG_STAT_ENFORCE_DROP =
+		14, /* enforcement records lost: ring buffer full (the action was taken) */
 	PG_STAT_PROCESS_LAST = 31, /* 0..31: process sensor */
 	PG_STAT_NET = 64, /* network records submitted */
 	PG_STAT_NET_DROP = 65, /* network records lost: ring buffer full */

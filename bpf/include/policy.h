@@ -113,6 +113,12 @@ enum pg_set {
 	 * user space then decides with the container's metadata.
 	 */
 	PG_SET_CGROUP_NEW = 152,
+	/*
+	 * Rules whose action is not audit (deny, kill, signal; in enforce or
+	 * monitor mode): a hook that observes and enforces in one pass skips
+	 * the per-rule action scan when none of the rules left is in it.
+	 */
+	PG_SET_ACTING = 153,
 	PG_SET_MAX = 160,
 };
 

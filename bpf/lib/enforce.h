@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Enforcement decisions shared by bpf/enforce.bpf.c (cgroup, tracepoint
- * hooks) and bpf/enforce_lsm.bpf.c (BPF-LSM hooks): after the policy filter
+ * Enforcement decisions shared by every hook that can act: the process
+ * sensor's exec hook and the file sensor's open hooks (kill/signal in the
+ * same pass that observes), bpf/enforce.bpf.c (cgroup deny, self-protection)
+ * and bpf/enforce_lsm.bpf.c (BPF-LSM deny): after the policy filter
  * (lib/filter.h) left some rules, read each one's pg_f_actions entry of the
  * same generation and decide what to do, count it per rule, and report it.
  * The action map is written by the policy compiler; switching a policy
@@ -139,7 +141,8 @@ static __always_inline struct enf_decision *pg_enf_decide(const struct pg_filter
 	struct enf_decision *d = bpf_map_lookup_elem(&pg_enf_dec, &zero);
 	struct enf_ctx c;
 
-	if (!d)
+	/* Most matches are audit rules: no scan unless some rule left can act. */
+	if (!d || pg_rules_disjoint(&f->rules, pg_set(f->gen, PG_SET_ACTING)))
 		return NULL;
 	__builtin_memset(d, 0, sizeof(*d));
 	d->rules = f->rules;
@@ -214,6 +217,44 @@ static __always_inline void pg_enf_fill(struct pg_enforce_event *e, struct task_
 	e->action = pg_enf_action(d);
 	e->flags = flags;
 	e->signal = d->kill ? PG_SIGKILL : d->signal;
+}
+
+/* An enforcement record with a path: variable-sized, so built here and copied out. */
+struct enf_record {
+	char rec[sizeof(struct pg_enforce_event) + PG_ENF_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_record);
+} pg_enf_rec SEC(".maps");
+
+/*
+ * Reports decision d on an operation of `kind` on the file path[0 .. n)
+ * (any kernel memory): one PG_REC_ENFORCE record, the one way every hook
+ * reports an action on a path (exec, open, LSM file hooks).
+ */
+static __always_inline void pg_enf_emit_path(struct task_struct *task, const struct enf_decision *d,
+					     __u32 kind, __u32 backend, __u32 flags,
+					     const char *path, __u32 n)
+{
+	__u32 zero = 0;
+	struct enf_record *r = bpf_map_lookup_elem(&pg_enf_rec, &zero);
+	struct pg_enforce_event *e;
+	__u64 len = pg_clamp(n, PG_ENF_PATH_MAX - 1);
+
+	if (!r)
+		return;
+	e = (void *)r->rec;
+	__builtin_memset(e, 0, sizeof(*e));
+	if (len)
+		bpf_probe_read_kernel(e->data, len, path);
+	pg_enf_fill(e, task, d, kind, backend, flags, sizeof(*e) + len);
+	e->path_len = len;
+	if (bpf_ringbuf_output(&pg_events, e, sizeof(*e) + len, wakeup_flags()))
+		count(PG_STAT_ENFORCE_DROP);
 }
 
 /* Reports someone aiming at the agent or its pinned objects (PG_REC_TAMPER). */

@@ -3,7 +3,9 @@
 // where BPF-LSM runs) on the process object's shared maps, rewrites each rule
 // slot's action to what this kernel can do (attest.ts), attaches the backends
 // the loaded policies need, and turns pg_enforce_event / pg_tamper_event
-// records into events and alerts.
+// records into events and alerts. Kill and signal on exec and open run in the
+// process and file sensors' own hooks (one pass per hook): those backends have
+// no program here, and with --keep-enforcing those sensors pin their links.
 import type { EventKind, PeregrineEvent } from '../events/types.js';
 import {
   createPgEnforceEvent,
@@ -16,6 +18,7 @@ import {
   PgEnforceFlag,
   PgKind,
   PgRecordType,
+  PgStat,
   PgTamperKind,
 } from '../generated/records.js';
 import { type BpfMap, BpfObject, type FeatureReport, findMount, type Link } from '../kernel/index.js';
@@ -54,13 +57,9 @@ const PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   'cgroup/bind6': ['handle_bind6'],
   'cgroup/sendmsg4': ['handle_sendmsg4'],
   'cgroup/sendmsg6': ['handle_sendmsg6'],
-  'tp_btf/sched_process_exec': ['handle_exec_enf'],
-  'tracepoint/syscalls/sys_exit_openat': [
-    'handle_exit_openat',
-    'handle_exit_openat2',
-    'handle_exit_open',
-    'handle_exit_creat',
-  ],
+  // In the process sensor's handle_exec and the file sensor's open exits (SENSOR_BACKENDS).
+  'tp_btf/sched_process_exec': [],
+  'tracepoint/syscalls/sys_exit_openat': [],
   'lsm/file_open': ['handle_file_open'],
   'lsm/bprm_check_security': ['handle_bprm_check'],
   'lsm/path_unlink': ['handle_path_unlink'],
@@ -89,11 +88,11 @@ const ACTION_NAMES: Readonly<Record<number, 'audit' | 'deny' | 'kill' | 'signal'
   [PgAction.PG_ACTION_SIGNAL]: 'signal',
 };
 
-/** Maps the LSM object shares with the enforce object besides the process object's. */
-const ENFORCE_SHARED = ['pg_enf_counts'];
-
-/** With --keep-enforcing: kept up to date so binary selectors match while no process sensor runs. */
-const KEEP_PROGRAMS = ['handle_exec_enf', 'handle_fork_keep'];
+/** Backends that act inside another sensor's hooks, by the sensor that runs them. */
+export const SENSOR_BACKENDS: Readonly<Record<string, string>> = {
+  'tp_btf/sched_process_exec': 'process',
+  'tracepoint/syscalls/sys_exit_openat': 'file',
+};
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -147,13 +146,9 @@ export class EnforceSensor implements Sensor {
     const obj = BpfObject.open(objectPath('enforce'));
     this.object = obj;
     this.configure(obj, shared, config);
-    const counts = this.pinned?.map('pg_enf_counts');
-    if (counts !== undefined) obj.reuseMap('pg_enf_counts', counts);
     obj.load();
-    if (this.pinned !== undefined) {
-      for (const name of shared.names()) this.pinned.pinMap(shared.get(name));
-      this.pinned.pinMap(obj.map('pg_enf_counts'));
-    }
+    // The per-rule counters are a shared map (every hook that acts counts there), pinned with the rest.
+    if (this.pinned !== undefined) for (const name of shared.names()) this.pinned.pinMap(shared.get(name));
   }
 
   private configure(obj: BpfObject, shared: SharedMaps, config: SensorConfig): void {
@@ -184,7 +179,6 @@ export class EnforceSensor implements Sensor {
       try {
         obj = BpfObject.open(objectPath('enforce_lsm'));
         this.configure(obj, this.shared, this.config);
-        for (const name of ENFORCE_SHARED) obj.reuseMap(name, this.map(name));
         obj.load();
         this.lsmObject = obj;
       } catch (err) {
@@ -287,7 +281,6 @@ export class EnforceSensor implements Sensor {
       for (const p of PROGRAMS[b] ?? []) want.set(p, target);
     }
     const pinned = this.pinned;
-    if (pinned !== undefined) for (const p of KEEP_PROGRAMS) want.set(p, obj);
     const guards = new Set(GUARD_PROGRAMS);
     if (this.lsmObject !== undefined && this.guardDeny && pinned === undefined)
       for (const p of LSM_GUARD_PROGRAMS) {
@@ -304,7 +297,12 @@ export class EnforceSensor implements Sensor {
       }
     }
     // Adopted links (pinned by an earlier agent) keep enforcing; dropped when no policy needs them.
-    for (const name of [...(pinned?.adoptedLinks ?? [])]) if (!want.has(name)) pinned?.dropLink(name);
+    // Only this sensor's own: the process and file sensors manage the pins of their hooks.
+    const own = new Set(
+      [...(obj.programs() ?? []), ...(this.lsmObject?.programs() ?? [])].map((p) => p.name),
+    );
+    for (const name of [...(pinned?.adoptedLinks ?? [])])
+      if (own.has(name) && !want.has(name)) pinned?.dropLink(name);
     const cgroup = findMount('cgroup2');
     for (const [name, target] of want) {
       if (this.links.has(name) || pinned?.adoptedLinks.has(name) === true) continue;
@@ -436,22 +434,34 @@ export class EnforceSensor implements Sensor {
     if (this.object === undefined) return { taken, would };
     const key = Buffer.alloc(4);
     key.writeUInt32LE(slot);
-    for (const v of this.map('pg_enf_counts').lookupPerCpu(key) ?? []) {
+    const counts = this.shared?.get('pg_enf_counts');
+    for (const v of counts?.lookupPerCpu(key) ?? []) {
       taken += Number(v.readBigUInt64LE(0));
       would += Number(v.readBigUInt64LE(8));
     }
     return { taken, would };
   }
 
-  stats(_stats: BpfMap): Record<string, number> {
+  /** The backends the loaded policies act through now (attestation names, e.g. 'cgroup/connect4'). */
+  activeBackends(): ReadonlySet<string> {
+    return this.active;
+  }
+
+  stats(stats: BpfMap): Record<string, number> {
     let taken = 0;
     let would = 0;
     for (const c of this.ruleCounts()) {
       taken += c.taken;
       would += c.would;
     }
+    let drops = 0;
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(PgStat.PG_STAT_ENFORCE_DROP);
+    for (const v of stats.lookupPerCpu(key) ?? []) drops += Number(v.readBigUInt64LE(0));
     return {
       ...this.counters,
+      // Actions were taken; their records were lost (ring buffer full).
+      kernel_record_drops: drops,
       links: this.links.size,
       adopted_links: this.pinned?.adoptedLinks.size ?? 0,
       actions_taken: taken,

@@ -289,6 +289,7 @@ export const PgSet = {
   PG_SET_ALL: 130,
   PG_SET_LOOKUP: 136,
   PG_SET_CGROUP_NEW: 152,
+  PG_SET_ACTING: 153,
   PG_SET_MAX: 160,
 } as const;
 export type PgSet = (typeof PgSet)[keyof typeof PgSet];
@@ -309,6 +310,7 @@ export const PgStat = {
   PG_STAT_ARGS_TRUNCATED: 11,
   PG_STAT_ARGS_FAULT: 12,
   PG_STAT_WAKEUP: 13,
+  PG_STAT_ENFORCE_DROP: 14,
   PG_STAT_PROCESS_LAST: 31,
   PG_STAT_NET: 64,
   PG_STAT_NET_DROP: 65,

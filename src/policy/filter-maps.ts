@@ -11,6 +11,7 @@ import {
   PG_PREFIX_KEY_OFFSET,
   PG_PREFIX_KEY_SIZE,
   PG_RULE_ACTION_SIZE,
+  PG_RULES_OFFSET,
   PG_RULES_SIZE,
   PG_VALUE_KEY_SIZE,
   PgAction,
@@ -134,6 +135,15 @@ export class FilterWriter {
       a.addr.copy(key, PG_ADDR_KEY_OFFSET.addr);
       addrs.update(key, allowDeny(a.allow, a.deny));
     }
+
+    // Rules that can act: hooks skip their per-rule action scan when none of theirs is here.
+    const acting = Buffer.alloc(PG_RULES_SIZE);
+    for (const s of img.slots) {
+      if (s.action === 'audit') continue;
+      const word = PG_RULES_OFFSET.w + 8 * Math.floor(s.slot / 64);
+      acting.writeBigUInt64LE(acting.readBigUInt64LE(word) | (1n << BigInt(s.slot % 64)), word);
+    }
+    this.maps.get('pg_f_sets').update(u32(gen * PgSet.PG_SET_MAX + PgSet.PG_SET_ACTING), acting);
 
     const actions = this.maps.get('pg_f_actions');
     for (const s of img.slots) {

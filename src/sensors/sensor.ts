@@ -2,6 +2,7 @@
 // The contract between the agent and a sensor other than the process sensor:
 // a kernel object that shares the process object's maps (one ring buffer, one
 // identity map, one set of policy filter maps) and a decoder for its records.
+import type { PinnedState } from '../enforce/pin.js';
 import type { EventContext } from '../events/encode.js';
 import type { EventKind, PeregrineEvent } from '../events/types.js';
 import type { BpfMap } from '../kernel/index.js';
@@ -62,4 +63,11 @@ export interface Sensor {
   stats(stats: BpfMap): Record<string, number>;
   /** Detaches and closes everything. */
   close(): void;
+  /**
+   * --keep-enforcing: pins the links of the hooks through which one of
+   * `backends` (attestation names, e.g. 'tracepoint/syscalls/sys_exit_openat')
+   * acts, so they outlive the agent, and unpins the others. Only sensors whose
+   * hooks enforce have it.
+   */
+  keepEnforcing?(pinned: PinnedState, backends: ReadonlySet<string>): void;
 }

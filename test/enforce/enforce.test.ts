@@ -5,7 +5,15 @@
 // would-be action, a live enforce↔monitor switch, and this kernel's attestation.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,6 +259,52 @@ describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip },
     rec.agent.applyPolicies([]);
   });
 
+  test('kill open by access: creating a file under the directory kills python3 before its write; reading there lives', async () => {
+    const existing = join(dir, 'existing');
+    writeFileSync(existing, 'data');
+    const created = join(dir, 'created');
+    rec.agent.applyPolicies([
+      policy('kill-create', 'enforce', [
+        {
+          name: 'no-create',
+          kinds: ['file.open'],
+          match: { paths: { prefix: [`${dir}/`] }, access: ['create'] },
+          action: 'kill',
+        },
+      ]),
+    ]);
+    const st = rec.agent.policyStatus()[0];
+    assert.match(st.rules[0].enforcement ?? '', /^enforced \(.*tracepoint\/syscalls\/sys_exit_openat/);
+    // A kill rule left behind would kill this test process at its next create under dir.
+    try {
+      const open = (path: string, write: boolean): Promise<{ sig: NodeJS.Signals | null; out: string }> =>
+        new Promise((resolve) => {
+          const py = write
+            ? "import os, sys\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)\nos.write(fd, b'written')\nprint('alive')"
+            : "import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.read(fd, 4)\nprint('alive')";
+          const c = spawn(PYTHON as string, ['-c', py, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+          let out = '';
+          c.stdout.on('data', (d) => {
+            out += d;
+          });
+          c.once('exit', (_code, sig) => resolve({ sig, out: out.trim() }));
+        });
+      const createdRun = await open(created, true);
+      assert.equal(createdRun.sig, 'SIGKILL');
+      // The open itself happened (the file exists), but the process never wrote through the fd.
+      assert.equal(readFileSync(created, 'utf8'), '');
+      assert.deepEqual(await open(existing, false), { sig: null, out: 'alive' });
+      const ev = await rec.waitFor(
+        (e) => e.kind === 'file.open' && e.action?.taken === 'kill' && e.file?.path === created,
+        5000,
+        'open kill event',
+      );
+      assert.equal(ev.action?.backend, 'tracepoint/syscalls/sys_exit_openat');
+    } finally {
+      rec.agent.applyPolicies([]);
+    }
+  });
+
   test('signal action: the new image gets the named signal first (SIGUSR1 terminates it)', async () => {
     const bin = join(dir, 'sh-signal');
     copyFileSync('/bin/sh', bin);
@@ -382,10 +436,11 @@ describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip },
     });
     assert.equal(r, 'SIGKILL');
     const ev = await rec.waitFor(
-      (e: PeregrineEvent) => e.kind === 'file.open' && e.action?.taken === 'kill',
+      (e: PeregrineEvent) => e.kind === 'file.open' && e.action?.taken === 'kill' && e.file?.path === target,
       5000,
+      `kill event for ${target}`,
     );
-    assert.equal(ev.file?.path, target);
+    assert.equal(ev.action?.backend, 'tracepoint/syscalls/sys_exit_openat');
     rec.agent.applyPolicies([]);
   });
 });

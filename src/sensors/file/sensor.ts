@@ -2,6 +2,8 @@
 // The file sensor: loads bpf/file.bpf.c against the shared maps, attaches the
 // syscall tracepoints the policies' file kinds need, and turns PG_REC_FILE
 // records into file.* events.
+
+import type { PinnedState } from '../../enforce/pin.js';
 import type { EventKind, PeregrineEvent } from '../../events/types.js';
 import {
   createPgFileEvent,
@@ -40,6 +42,9 @@ const PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   'file.truncate': ['handle_truncate', 'handle_ftruncate'],
   'file.mount': ['handle_mount'],
 };
+
+/** The attestation backend of kill/signal on open, which runs in this sensor's open exits. */
+const OPEN_BACKEND = 'tracepoint/syscalls/sys_exit_openat';
 
 /*
  * Syscalls some kernels or architectures lack (no tracepoint, so no attach):
@@ -114,6 +119,28 @@ export class FileSensor implements Sensor {
     const sections = new Map(obj.programs().map((p) => [p.name, p.section]));
     for (const name of this.links.keys()) report.attached.push(sections.get(name) ?? name);
     return report;
+  }
+
+  /** Open programs' links pinned for --keep-enforcing (kill/signal on open acts in them). */
+  private readonly pinnedLinks = new Set<string>();
+
+  keepEnforcing(pinned: PinnedState, backends: ReadonlySet<string>): void {
+    const keep = backends.has(OPEN_BACKEND);
+    for (const name of PROGRAMS['file.open']) {
+      const link = this.links.get(name);
+      if (keep && link !== undefined && !this.pinnedLinks.has(name)) {
+        // Attached already: replacing an earlier agent's pin leaves no moment without the hook.
+        pinned.dropLink(name);
+        pinned.pinLink(link);
+        this.pinnedLinks.add(name);
+      } else if (!keep && this.pinnedLinks.has(name)) {
+        link?.unpin();
+        pinned.dropLink(name);
+        this.pinnedLinks.delete(name);
+      } else if (!keep) {
+        pinned.dropLink(name); // an earlier agent's, no longer needed
+      }
+    }
   }
 
   decode(view: DataView, at: number, type: number, ctx: DecodeContext): void {

@@ -2,6 +2,7 @@
 // The process sensor: loads bpf/process.bpf.c, seeds the cache from the task
 // iterator, then turns exec / fork / exit records into events.
 import { readFileSync } from 'node:fs';
+import type { PinnedState } from '../../enforce/pin.js';
 import type { EventContext } from '../../events/encode.js';
 import type { PeregrineEvent } from '../../events/types.js';
 import {
@@ -50,6 +51,12 @@ export interface ProcessSensorOptions {
   flush: () => void;
   /** A pinned map to reuse for a shared map before load (--keep-enforcing adopts pinned state). */
   reuse?: (name: string) => BpfMap | undefined;
+  /**
+   * --keep-enforcing: the lifecycle hooks' links are pinned here, so exec
+   * kill rules keep acting and pg_execs keeps every identity (binary
+   * selectors) after the agent is gone; an earlier agent's pins are replaced.
+   */
+  pinned?: () => PinnedState | undefined;
 }
 
 export interface ProcessSensorStats {
@@ -129,8 +136,15 @@ export class ProcessSensor {
   start(): number {
     const obj = this.mustObject();
     for (const name of PROGRAMS) {
-      this.links.push(obj.attach(name));
+      const link = obj.attach(name);
+      this.links.push(link);
       this.attached.push(obj.programs().find((p) => p.name === name)?.section ?? name);
+      // Attached first, then the earlier agent's pin is replaced: no moment without the hook.
+      const pinned = this.opts.pinned?.();
+      if (pinned !== undefined) {
+        pinned.dropLink(name);
+        pinned.pinLink(link);
+      }
     }
     const seeded = this.seed(obj);
     this.ring = new RingBuffer(obj.map('pg_events'), (batch, used) => this.onBatch(batch, used), {
@@ -158,6 +172,7 @@ export class ProcessSensor {
     'pg_f_suffix',
     'pg_f_addrs',
     'pg_f_actions',
+    'pg_enf_counts',
   ] as const;
 
   private mustObject(): BpfObject {
