@@ -201,3 +201,4 @@ echo "load_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW"
 node dist/bench/report.js "$RAW" "$EXECS" "$REPS"
 BUILT=1 sh bench/rules.sh # rules engine: default-ruleset throughput and alert latency (bench/README.md)
 BUILT=1 sh bench/storms.sh # open/connect storms vs auditd and bpftrace (bench/README.md)
+sh bench/kernels.sh # kernel objects per kernel: verified insns, stack, load time (bench/README.md)

@@ -266,16 +266,11 @@ static __always_inline void fill_ids(struct task_struct *task, struct pg_file_ev
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
 
 	e->pid = tgid;
 	e->tid = (__u32)pid_tgid;
-	if (ent) {
-		e->key = ent->key;
-	} else {
-		pg_task_key(task, &e->key);
+	if (pg_identity(task, &e->key))
 		e->flags |= PG_FILE_KEY_GUESSED;
-	}
 	if (self_tgid && tgid == self_tgid)
 		e->flags |= PG_FILE_SELF;
 }

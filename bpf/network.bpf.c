@@ -256,7 +256,6 @@ static __always_inline int report(struct net_pending *p, int fd, long ret)
 	__u32 zero = 0, tgid, kind = p->kind, len = 0;
 	int remote = kind == PG_KIND_NET_CONNECT || kind == PG_KIND_NET_SEND ||
 		     kind == PG_KIND_NET_ACCEPT;
-	struct pg_exec_entry *ent;
 	struct net_scratch *s;
 	struct pg_net_event *e;
 	struct sock *sk;
@@ -309,11 +308,7 @@ static __always_inline int report(struct net_pending *p, int fd, long ret)
 	}
 
 	tgid = BPF_CORE_READ(task, tgid);
-	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
-	if (ent) {
-		e->key = ent->key;
-	} else {
-		pg_task_key(task, &e->key);
+	if (pg_identity(task, &e->key)) {
 		e->flags |= PG_NET_KEY_GUESSED;
 		count(PG_STAT_NET_KEY_MISS);
 	}

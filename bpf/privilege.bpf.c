@@ -552,7 +552,6 @@ int handle_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 	struct task_struct *target = NULL;
 	struct pg_ptrace_event *e;
 	struct priv_state *st;
-	struct pg_exec_entry *ent;
 	__u32 tid;
 
 	st = priv_state(PG_SYS_PTRACE, &tid);
@@ -591,14 +590,8 @@ int handle_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 
 		e->target_pid = ttgid;
 		e->target_tid = BPF_CORE_READ(target, pid);
-		/* The key from the stack: 6.1 refuses ring-buffer memory as a map key. */
-		ent = bpf_map_lookup_elem(&pg_execs, &ttgid);
-		if (ent) {
-			e->target = ent->key;
-		} else {
-			pg_task_key(target, &e->target);
+		if (pg_identity(target, &e->target))
 			e->sys.flags |= PG_SYS_TARGET_KEY_GUESSED;
-		}
 	} else {
 		count(PG_STAT_PTRACE_NO_TARGET);
 	}

@@ -98,14 +98,8 @@ const volatile struct {
  */
 static __always_inline int lookup_key(struct task_struct *task, struct pg_exec_key *key)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
-
-	if (ent) {
-		*key = ent->key;
+	if (!pg_identity(task, key))
 		return 0;
-	}
-	pg_task_key(task, key);
 	count(PG_STAT_KEY_MISS);
 	return 1;
 }

@@ -168,18 +168,46 @@ describe('check', () => {
 });
 
 describe('budgetFrom', () => {
-  test('measured numbers plus a quarter, the caps for what did not load, earlier entries kept for what was not measured', () => {
+  test('measured numbers plus a quarter (at least 1000 insns / 64 bytes), the caps for what did not load, earlier entries kept for what was not measured', () => {
     const b = budgetFrom(measurement(), {
       measuredOn: 'older',
       objects: { lsm: { handle_open: { processedInsns: 4000, combinedStack: 96 } } },
     });
     assert.equal(b.measuredOn, '6.18.0');
     assert.deepEqual(b.objects.proc, {
-      handle_a: { processedInsns: 125, combinedStack: 90 },
+      handle_a: { processedInsns: 1100, combinedStack: 136 },
       handle_b: { processedInsns: CAPS.processedInsns, combinedStack: CAPS.combinedStack },
       handle_c: { processedInsns: CAPS.processedInsns, combinedStack: CAPS.combinedStack },
     });
     assert.deepEqual(b.objects.lsm, { handle_open: { processedInsns: 4000, combinedStack: 96 } });
     assert.deepEqual(JSON.parse(formatBudget(b)), b);
+  });
+
+  test('a quarter where it is more than the least headroom; the caps bound both', () => {
+    const m = measurement();
+    const a = m.programs.find((p) => p.program === 'handle_a');
+    if (a?.stats) {
+      a.stats.processedInsns = 100_000;
+      a.stats.combinedStack = 320;
+    }
+    assert.deepEqual(budgetFrom(m).objects.proc.handle_a, { processedInsns: 125_000, combinedStack: 384 });
+  });
+
+  test('--merge keeps the larger entry, replaces placeholders at the caps, and lists every kernel', () => {
+    const b = budgetFrom(
+      measurement(),
+      {
+        measuredOn: '6.1.0',
+        objects: {
+          proc: {
+            handle_a: { processedInsns: 5000, combinedStack: 100 },
+            handle_c: { processedInsns: CAPS.processedInsns, combinedStack: CAPS.combinedStack },
+          },
+        },
+      },
+      true,
+    );
+    assert.equal(b.measuredOn, '6.1.0, 6.18.0');
+    assert.deepEqual(b.objects.proc.handle_a, { processedInsns: 5000, combinedStack: 136 });
   });
 });

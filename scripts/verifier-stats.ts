@@ -43,6 +43,16 @@ export const CAPS = { processedInsns: 250_000, combinedStack: 384 } as const;
 
 /** Headroom over the measured numbers when writing a budget file. */
 export const HEADROOM = 1.25;
+/**
+ * The least headroom, whatever the size: 25% of a 64-byte frame or of a
+ * 300-instruction program is less than an unrelated one-line change moves it.
+ */
+export const MIN_HEADROOM = { processedInsns: 1000, combinedStack: 64 };
+
+/** A budget entry's value for a measurement: plus HEADROOM (at least MIN_HEADROOM), capped. */
+function withHeadroom(n: number, field: keyof typeof MIN_HEADROOM): number {
+  return Math.min(Math.max(Math.ceil(n * HEADROOM), n + MIN_HEADROOM[field]), CAPS[field]);
+}
 
 export type ProgramStatus = 'ok' | 'failed' | 'skipped' | 'unverified';
 
@@ -378,7 +388,7 @@ export function check(m: Measurement, budget: BudgetFile): CheckResult {
 }
 
 /**
- * A budget from a measurement: measured numbers plus HEADROOM, capped; programs
+ * A budget from a measurement: measured numbers plus HEADROOM (at least MIN_HEADROOM), capped; programs
  * not measured here keep their entry in `previous`, else get the caps.
  */
 export function budgetFrom(m: Measurement, previous?: BudgetFile, merge = false): BudgetFile {
@@ -399,11 +409,11 @@ export function budgetFrom(m: Measurement, previous?: BudgetFile, merge = false)
     objects[p.object][p.program] = {
       processedInsns:
         insns !== null
-          ? keep(Math.min(Math.ceil(insns * HEADROOM), CAPS.processedInsns), old?.processedInsns)
+          ? keep(withHeadroom(insns, 'processedInsns'), old?.processedInsns)
           : (old?.processedInsns ?? CAPS.processedInsns),
       combinedStack:
         stack !== null
-          ? keep(Math.min(Math.ceil(stack * HEADROOM), CAPS.combinedStack), old?.combinedStack)
+          ? keep(withHeadroom(stack, 'combinedStack'), old?.combinedStack)
           : (old?.combinedStack ?? CAPS.combinedStack),
     };
   }

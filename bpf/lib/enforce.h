@@ -197,15 +197,10 @@ static __always_inline void pg_enf_fill(struct pg_enforce_event *e, struct task_
 					__u32 flags, __u32 size)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
 
 	header(&e->hdr, PG_REC_ENFORCE, size, bpf_ktime_get_ns());
-	if (ent) {
-		e->key = ent->key;
-	} else {
-		pg_task_key(task, &e->key);
+	if (pg_identity(task, &e->key))
 		flags |= PG_ENF_KEY_GUESSED;
-	}
 	if (self_tgid && tgid == self_tgid)
 		flags |= PG_ENF_SELF;
 	e->rules = d->acted;
@@ -263,7 +258,6 @@ static __always_inline void tamper(__u32 what, __u32 sig, __u32 target, __u32 cm
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pg_tamper_event *e;
-	struct pg_exec_entry *ent;
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 
 	e = bpf_ringbuf_reserve(&pg_events, sizeof(*e), 0);
@@ -271,11 +265,7 @@ static __always_inline void tamper(__u32 what, __u32 sig, __u32 target, __u32 cm
 		return;
 	__builtin_memset(e, 0, sizeof(*e));
 	header(&e->hdr, PG_REC_TAMPER, sizeof(*e), bpf_ktime_get_ns());
-	ent = bpf_map_lookup_elem(&pg_execs, &tgid);
-	if (ent)
-		e->key = ent->key;
-	else
-		pg_task_key(task, &e->key);
+	pg_identity(task, &e->key);
 	e->pid = tgid;
 	e->tid = BPF_CORE_READ(task, pid);
 	e->what = what;

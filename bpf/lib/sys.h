@@ -19,14 +19,9 @@ static __always_inline void pg_sys_fill(struct pg_sys_common *c, struct task_str
 					long ret)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
 
-	if (ent) {
-		c->key = ent->key;
-	} else {
-		pg_task_key(task, &c->key);
+	if (pg_identity(task, &c->key))
 		c->flags |= PG_SYS_KEY_GUESSED;
-	}
 	c->rules = *rules;
 	c->pid = tgid;
 	c->tid = BPF_CORE_READ(task, pid);

@@ -4,6 +4,7 @@
 #define PG_LIB_TASK_H
 
 #include "events.h"
+#include "lib/maps.h"
 
 #define PG_SIGNAL_GROUP_EXIT 0x00000004 /* include/linux/sched/signal.h, stable since 2.6 */
 #define PG_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
@@ -18,6 +19,25 @@ static __always_inline void pg_task_key(struct task_struct *task, struct pg_exec
 	key->pid = BPF_CORE_READ(task, tgid);
 	key->_pad = 0;
 	key->ktime = BPF_CORE_READ(task, group_leader, start_time);
+}
+
+/*
+ * The identity of task's process, the one way every record names it: its
+ * pg_execs entry's key, else the computed {tgid, start time}; returns 1 when
+ * computed (guessed). The lookup key is on the stack: 6.1 refuses
+ * ring-buffer memory as a map key.
+ */
+static __always_inline int pg_identity(struct task_struct *task, struct pg_exec_key *key)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct pg_exec_entry *ent = bpf_map_lookup_elem(&pg_execs, &tgid);
+
+	if (ent) {
+		*key = ent->key;
+		return 0;
+	}
+	pg_task_key(task, key);
+	return 1;
 }
 
 /* cgroup v2 (default hierarchy) id of a task; equals bpf_get_current_cgroup_id() for current. */
