@@ -12,8 +12,8 @@ set -eu
 cd "$(dirname "$0")/.."
 kernels=${PEREGRINE_MATRIX:-linux-image-amd64 linux-image-6.12-amd64}
 out=build/bench/kernels
-mkdir -p "$out"
 sh scripts/build.sh >&2
+mkdir -p "$out" # after the build: a native rebuild starts from an empty build/
 node dist/scripts/verifier-stats.js --json >"$out/host.json"
 for k in $kernels; do
 	pkg=$(apt-cache depends "$k" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')

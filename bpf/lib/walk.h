@@ -14,10 +14,13 @@
  * verified once or twice on every kernel from 5.17 on. Callback contexts
  * hold only a pointer to this map's value.
  *
- * Slots: PG_WALK_TP serves programs that run with preemption disabled
- * (tracepoints, tp_btf, LSM and cgroup hooks); PG_WALK_ITER serves the task
- * iterator, which runs preemptible and could otherwise be overwritten in the
- * middle of a walk by a hook on its CPU.
+ * Slots: PG_WALK_TP serves the hooks. Tracepoints run with preemption
+ * disabled; LSM and cgroup hooks run with migration disabled, so on a
+ * preemptible kernel a hook of ours preempting another on the same CPU
+ * could reuse the slot mid-walk — the window every per-CPU scratch buffer
+ * of a BPF agent has, and the reason each hook copies a walk's result out
+ * at once. PG_WALK_ITER serves the task iterator, which runs preemptible
+ * for long stretches and would otherwise be overwritten by any hook.
  */
 #ifndef PG_LIB_WALK_H
 #define PG_LIB_WALK_H
