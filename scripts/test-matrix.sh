@@ -31,6 +31,11 @@ trap 'rm -rf "$logs"' EXIT
 summary=""
 failed=0
 
+# The kernel package a (meta)package depends on today; empty when apt does not know it.
+resolve() {
+	apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'
+}
+
 # One line from a run's log: the kernel, the test counts, the budget verdict.
 line() { # name log rc
 	kernel=$(sed -n 's/^matrix-kernel: //p' "$2" | head -n 1)
@@ -75,7 +80,13 @@ elif [ "$(id -u)" != 0 ]; then
 matrix: guests skipped: vmtest needs root"
 else
 	for k in $kernels; do
-		pkg=$(apt-cache depends "$k" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+		pkg=$(resolve "$k")
+		if [ -z "$pkg" ] && [ -z "${updated:-}" ]; then
+			# A fresh machine's package lists may not know the metapackage yet.
+			apt-get update -qq >&2 || true
+			updated=1
+			pkg=$(resolve "$k")
+		fi
 		[ -n "$pkg" ] || pkg=$k
 		echo "peregrine: kernel matrix: booting $pkg" >&2
 		log="$logs/$pkg"
