@@ -10,7 +10,14 @@ import {
   containerFilter,
   scopePolicies,
 } from './container/enrich.js';
-import { type Attestation, EnforceSensor, PinnedState, policyState, probeOnce } from './enforce/index.js';
+import {
+  type Attestation,
+  EnforceSensor,
+  failedAttestation,
+  PinnedState,
+  policyState,
+  probeOnce,
+} from './enforce/index.js';
 import {
   type EventContext,
   encodeAlert,
@@ -450,15 +457,7 @@ export class Agent {
       if (lost.length > 0) reasons.push(`${lost.join(', ')} not observed: ${f.summary}`);
     }
     if (reasons.length === 0) return base;
-    const failure = reasons.join('; ');
-    return {
-      state: 'unsupported',
-      backends: [],
-      text: `unsupported (${failure})`,
-      effective: 'audit',
-      kinds: [],
-      failure,
-    };
+    return failedAttestation(reasons.join('; '));
   }
 
   private readonly attachedBySensor = new Map<Sensor, string[]>();

@@ -150,6 +150,18 @@ function verdictFor(kind: EventKind, rule: PolicyRule, caps: Capabilities): Kind
 
 export class AttestError extends Error {}
 
+/** A rule not in force because something failed to load or attach here (a degraded agent): audit only. */
+export function failedAttestation(failure: string): Attestation {
+  return {
+    state: 'unsupported',
+    backends: [],
+    text: `unsupported (${failure})`,
+    effective: 'audit',
+    kinds: [],
+    failure,
+  };
+}
+
 const RANK: Record<AttestState, number> = { enforced: 0, monitor: 1, degraded: 2, audit: 3, unsupported: 4 };
 const ACTION_RANK: Record<PolicyAction, number> = { audit: 0, signal: 1, deny: 2, kill: 3 };
 

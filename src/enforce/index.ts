@@ -8,6 +8,7 @@ export {
   attestPolicies,
   attestRule,
   capabilitiesOf,
+  failedAttestation,
   policyState,
 } from './attest.js';
 export { ensureBpffs, PinnedState, pinRoot, removePinnedState } from './pin.js';

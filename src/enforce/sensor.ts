@@ -27,7 +27,13 @@ import type { Policy } from '../policy/types.js';
 import type { ProcessEntry } from '../process/cache.js';
 import { objectPath } from '../sensors/paths.js';
 import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from '../sensors/sensor.js';
-import { type Attestation, attestPolicies, type Capabilities, capabilitiesOf } from './attest.js';
+import {
+  type Attestation,
+  attestPolicies,
+  type Capabilities,
+  capabilitiesOf,
+  failedAttestation,
+} from './attest.js';
 import { type PinnedState, pinRoot } from './pin.js';
 
 /** Backend (enum pg_enforce_backend) → the program section named in events and attestations. */
@@ -239,15 +245,9 @@ export class EnforceSensor implements Sensor {
       (PROGRAMS[b] ?? []).filter((p) => this.failed.has(p)).map((p) => [b, p] as const),
     );
     if (broken.length === 0) return a;
-    const failure = broken.map(([b, p]) => `${b} not attached: ${errorText(this.failed.get(p))}`).join('; ');
-    return {
-      state: 'unsupported',
-      backends: [],
-      text: `unsupported (${failure})`,
-      effective: 'audit',
-      kinds: [],
-      failure,
-    };
+    return failedAttestation(
+      broken.map(([b, p]) => `${b} not attached: ${errorText(this.failed.get(p))}`).join('; '),
+    );
   }
 
   /** Programs the kernel refused at their last attach, with the error; empty when all attached. */

@@ -24,18 +24,8 @@ import type { PeregrineEvent } from '../../src/events/types.js';
 import { openHandles } from '../../src/kernel/index.js';
 import { loadPolicyPath } from '../../src/policy/load.js';
 import type { Policy, PolicyRule } from '../../src/policy/types.js';
-import { kernelTest, root, sleep } from '../kernel/helpers.js';
+import { findPython, kernelTest, root, sleep } from '../kernel/helpers.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
-
-function findPython(): string | undefined {
-  try {
-    return execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return undefined;
-  }
-}
 
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);

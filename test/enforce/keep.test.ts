@@ -11,19 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { kernelTest, root, sleep } from '../kernel/helpers.js';
+import { findPython, kernelTest, root, sleep } from '../kernel/helpers.js';
 
 const BIN = join(root, 'bin', 'peregrine.js');
 
-function findPython(): string | undefined {
-  try {
-    return execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return undefined;
-  }
-}
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);
 

@@ -9,6 +9,17 @@ import { packageRoot } from '../../src/kernel/native.js';
 
 export const root = packageRoot();
 
+/** The real path of python3 (the tests' second binary, for per-binary selectors), or undefined. */
+export function findPython(): string | undefined {
+  try {
+    return execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], {
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelSkipReason(): string | undefined {
   if (process.platform !== 'linux') return 'kernel tests need Linux';

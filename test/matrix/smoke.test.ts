@@ -5,7 +5,7 @@
 // rule, which loads every sensor object; then a real exec, open, connect, an
 // alert and a deny each produce what a user relies on.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { release, tmpdir } from 'node:os';
@@ -16,20 +16,11 @@ import { loadRulePaths } from '../../src/cli/rules.js';
 import { openHandles } from '../../src/kernel/index.js';
 import { loadDefaultPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/types.js';
-import { kernelTest, root } from '../kernel/helpers.js';
+import { findPython, kernelTest, root } from '../kernel/helpers.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
 
 const run = promisify(execFile);
 
-function findPython(): string | undefined {
-  try {
-    return execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return undefined;
-  }
-}
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);
 

@@ -2,7 +2,7 @@
 // The network sensor against the real kernel: python3 sockets on loopback
 // (v4, v6, unix, UDP) under real policies, exact events, kernel-side filtering.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,19 +11,10 @@ import { promisify } from 'node:util';
 import type { EventKind, NetworkInfo, PeregrineEvent } from '../../src/events/types.js';
 import { openHandles } from '../../src/kernel/index.js';
 import type { Policy, RuleMatch } from '../../src/policy/types.js';
-import { kernelTest, sleep } from '../kernel/helpers.js';
+import { findPython, kernelTest, sleep } from '../kernel/helpers.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
 
 /** The real python binary (not a pyenv shim script): what the kernel reports as the process's binary. */
-function findPython(): string | undefined {
-  try {
-    return execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    return undefined;
-  }
-}
 
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);
