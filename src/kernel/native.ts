@@ -136,14 +136,17 @@ export interface NativeAddon {
   iterClose(it: IteratorHandle): void;
 }
 
-/** Repository root: the nearest ancestor holding binding.gyp (works from src/ and dist/src/). */
+/**
+ * Package root: the nearest ancestor holding package.json (works from src/, dist/src/ and an
+ * installed release). Not binding.gyp: a release ships no build files, and a binding.gyp in a
+ * package root makes `npm install` there run node-gyp, which a node without a compiler lacks.
+ */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(join(dir, 'binding.gyp'))) return dir;
+    if (existsSync(join(dir, 'package.json'))) return dir;
     const parent = dirname(dir);
-    if (parent === dir)
-      throw new Error('locate package root: binding.gyp not found above ' + import.meta.url);
+    if (parent === dir) throw new Error('locate package root: package.json not found above ' + import.meta.url);
     dir = parent;
   }
 }
