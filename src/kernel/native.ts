@@ -146,7 +146,8 @@ export function packageRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('locate package root: package.json not found above ' + import.meta.url);
+    if (parent === dir)
+      throw new Error('locate package root: package.json not found above ' + import.meta.url);
     dir = parent;
   }
 }
