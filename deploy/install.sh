@@ -122,7 +122,9 @@ say "command: $bindir/peregrine -> $prefix/bin/peregrine.js"
 
 # 3. The unit, pointing at this node and this prefix.
 mkdirs "$unitdir"
-sed -e "s#/usr/bin/node #$node #" -e "s#/opt/peregrine#$prefix#g" \
+# Only the ExecStart= and Documentation= lines: the comments stay as shipped.
+sed -e "/^ExecStart=/s#^ExecStart=/usr/bin/node #ExecStart=$node #" \
+	-e "/^ExecStart=/s#/opt/peregrine#$prefix#g" -e "/^Documentation=/s#/opt/peregrine#$prefix#g" \
 	"$target/deploy/systemd/peregrine.service" >"$destdir$unitdir/peregrine.service.tmp"
 chmod 0644 "$destdir$unitdir/peregrine.service.tmp"
 mv "$destdir$unitdir/peregrine.service.tmp" "$destdir$unitdir/peregrine.service"
