@@ -604,6 +604,27 @@ export class Agent {
   }
 
   /** Adds or replaces one policy by name. */
+  /**
+   * Replaces the detection rules (a reloaded ruleset; undefined: none) and
+   * re-applies the policies, so the kernel's rules policy follows the new
+   * rules' kinds. Throws, changing nothing, when that re-apply is refused.
+   */
+  replaceRules(rules: RuleSet | undefined): void {
+    const before = this.opts.rules;
+    this.opts.rules = rules;
+    try {
+      this.applyPolicies(this.policies);
+    } catch (err) {
+      this.opts.rules = before;
+      throw err;
+    }
+  }
+
+  /** The policies applied now, in order. */
+  appliedPolicies(): readonly Policy[] {
+    return this.policies;
+  }
+
   applyPolicy(policy: Policy): void {
     const rest = this.policies.filter((p) => p.metadata.name !== policy.metadata.name);
     this.applyPolicies([...rest, policy]);

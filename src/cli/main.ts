@@ -28,6 +28,7 @@ commands:
               --only-alerts           print alerts only
               --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
               --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
+              --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
@@ -172,6 +173,7 @@ function parseRunArgs(args: string[]) {
       'only-alerts': { type: 'boolean', default: false },
       'keep-enforcing': { type: 'boolean', default: false },
       'protect-self': { type: 'boolean', default: false },
+      watch: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -193,5 +195,6 @@ function parseRunArgs(args: string[]) {
     onlyAlerts: values['only-alerts'] === true,
     keepEnforcing: values['keep-enforcing'] === true,
     protectSelf: values['protect-self'] === true,
+    watch: values.watch === true,
   };
 }

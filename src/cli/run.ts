@@ -10,6 +10,7 @@ import type { Policy } from '../policy/types.js';
 import { EXIT_DEGRADED, EXIT_OK } from './exit.js';
 import { defaultRulesPath, loadRulePaths } from './rules.js';
 import { degradedLines, degradedSummary, formatCounters, formatDegraded } from './status.js';
+import { type ConfigWatcher, type WatchTarget, watchConfig } from './watch.js';
 
 export interface RunOptions
   extends Omit<AgentOptions, 'onEvent' | 'policies' | 'parsePolicies' | 'rules' | 'onDegraded'> {
@@ -19,6 +20,8 @@ export interface RunOptions
   rulePaths: string[] | null;
   /** `peregrine record`: also save every enriched event to this file. */
   recordPath?: string;
+  /** Re-apply the policy and rule paths when they change (src/cli/watch.ts). */
+  watch?: boolean;
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
@@ -60,6 +63,36 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       `; seeded ${report.seeded} processes; policies ${report.policies.join(', ') || 'none'}` +
       `; control socket ${report.socket || 'off'}\n`,
   );
+  let watcher: ConfigWatcher | undefined;
+  if (opts.watch === true) {
+    const targets: WatchTarget[] = [];
+    if (opts.policyPaths.length > 0)
+      targets.push({
+        what: 'policies',
+        paths: opts.policyPaths,
+        reload: () => {
+          const next = opts.policyPaths.flatMap((p) => loadPolicyPath(p));
+          agent.applyPolicies(next);
+          return next.map((p) => p.metadata.name).join(', ') || 'none';
+        },
+      });
+    if (opts.rulePaths !== null && opts.rulePaths.length > 0) {
+      const paths = opts.rulePaths;
+      targets.push({
+        what: 'rules',
+        paths,
+        reload: () => {
+          const next = loadRulePaths(paths);
+          agent.replaceRules(next);
+          return `${next.rules().length} rules`;
+        },
+      });
+    }
+    watcher = watchConfig(targets, (line) => process.stderr.write(`peregrine: ${line}\n`));
+    process.stderr.write(
+      `peregrine: watching ${targets.flatMap((t) => t.paths).join(', ') || 'nothing (no --policy or --rules path)'}\n`,
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       process.stderr.write(`peregrine: ${signal}, detaching\n`);
@@ -68,6 +101,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  watcher?.close();
   const { degraded, ...counters } = await agent.stop();
   if (recorder !== undefined) await new Promise<void>((resolve) => recorder.end(() => resolve()));
   process.stderr.write(`peregrine: final counters\n${formatDegraded(degraded)}${formatCounters(counters)}`);

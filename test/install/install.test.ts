@@ -238,7 +238,7 @@ describe('release install', kernelTest, () => {
     assert.equal(lstatSync(link).isSymbolicLink(), true);
     assert.equal(
       readFileSync(unit, 'utf8').match(/^ExecStart=.*$/m)?.[0],
-      `ExecStart=${execFileSync('sh', ['-c', 'command -v node'], { env: { PATH }, encoding: 'utf8' }).trim()} ${prefix}/bin/peregrine.js run --keep-enforcing --policy /etc/peregrine/policies --rules /etc/peregrine/rules`,
+      `ExecStart=${execFileSync('sh', ['-c', 'command -v node'], { env: { PATH }, encoding: 'utf8' }).trim()} ${prefix}/bin/peregrine.js run --keep-enforcing --watch --policy /etc/peregrine/policies --rules /etc/peregrine/rules`,
     );
     assert.ok(existsSync(join(destdir, 'etc/peregrine/policies/default.yaml')));
     assert.ok(existsSync(join(destdir, 'etc/peregrine/rules/peregrine_rules.yaml')));
@@ -278,6 +278,7 @@ describe('release install', kernelTest, () => {
       join(target, 'bin', 'peregrine.js'),
       [
         '--keep-enforcing',
+        '--watch',
         '--policy',
         join(destdir, 'etc/peregrine/policies'),
         '--rules',
