@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setupRecipe, tryRun } from '../container/recipe.js';
+import { setupRecipe, teardownRecipe, tryRun } from '../container/recipe.js';
 import { root } from '../kernel/helpers.js';
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -87,8 +87,8 @@ describe('container image', { skip }, () => {
   after(() => {
     tryRun('podman', ['rm', '-f', '-t', '0', agentName, workloadName], env);
     if (runDir !== '') rmSync(runDir, { recursive: true, force: true });
-    // The runtime daemons stay: they are shared with the other container suites (and with
-    // whoever else runs them on this machine); CI stops them with teardown.sh.
+    // As the container suite does: the runtimes this suite started stop with it.
+    teardownRecipe(env);
   });
 
   test('the image holds the release, node and only what the loader maps, with OCI labels', () => {
