@@ -4,6 +4,7 @@
 // ClusterPolicies all or nothing, refuses namespaced Policies, writes each node's attestation,
 // relists on 410 Gone and reconnects when the connection drops.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import type { PolicyStatus } from '../agent.js';
+import { loadPolicyText } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { packageRoot } from '../sensors/paths.js';
 import { inClusterConfig, KubeClient, KubeError } from './client.js';
 import { type NodeStatus, PolicyController, type PolicyObject } from './policies.js';
 
@@ -168,7 +171,9 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function setup(): Promise<{ api: FakeApi; agent: FakeAgent; ctl: PolicyController; logs: string[] }> {
+async function setup(
+  base?: () => Policy[],
+): Promise<{ api: FakeApi; agent: FakeAgent; ctl: PolicyController; logs: string[] }> {
   const api = new FakeApi();
   const server = await api.listen();
   const agent = new FakeAgent();
@@ -179,6 +184,7 @@ async function setup(): Promise<{ api: FakeApi; agent: FakeAgent; ctl: PolicyCon
     node: 'node-a',
     backoffMs: 20,
     log: (l) => logs.push(l),
+    base,
   });
   cleanup.push(() => api.close());
   cleanup.push(() => ctl.stop());
@@ -202,6 +208,22 @@ describe('in-cluster config', () => {
       inClusterConfig({ KUBERNETES_SERVICE_HOST: 'fd00::1' }, dir).server,
       'https://[fd00::1]:443',
     );
+  });
+
+  test('`run --kubernetes` outside a pod fails before loading anything', () => {
+    const env = { ...process.env };
+    delete env.KUBERNETES_SERVICE_HOST;
+    const r = spawnSync(
+      process.execPath,
+      [join(packageRoot(), 'bin', 'peregrine.js'), 'run', '--kubernetes'],
+      {
+        env,
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^peregrine: read in-cluster config: KUBERNETES_SERVICE_HOST is not set/);
   });
 
   test('outside a pod it says so', () => {
@@ -232,6 +254,10 @@ describe('policy controller against recorded API responses', () => {
       [{ name: 'no-curl', labels: { team: 'sec' } }],
     );
     assert.equal(agent.applied[0][0].spec.rules[0].fallback, 'reject', 'the loader applied its defaults');
+    assert.deepEqual(
+      ctl.policies().map((p) => p.metadata.name),
+      ['no-curl'],
+    );
 
     const cp = api.patches.find((p) => p.body.metadata.name === 'no-curl') as Patch;
     assert.equal(cp.path, `${GROUP}/clusterpolicies/no-curl/status?fieldManager=peregrine-node-a&force=true`);
@@ -305,6 +331,25 @@ describe('policy controller against recorded API responses', () => {
     assert.deepEqual(agent.current, []);
     assert.equal(api.lastStatus('no-curl')?.state, 'rejected');
     assert.match(api.lastStatus('no-curl')?.message ?? '', /fallback: reject/);
+  });
+
+  test("the files' policies stay applied under the cluster's", async () => {
+    const filePolicy = loadPolicyText(
+      'apiVersion: peregrine.dev/v1alpha1\nkind: Policy\nmetadata: {name: from-file}\nspec: {rules: [{kinds: [process.exec]}]}\n',
+      'local.yaml',
+    );
+    const { api, agent, ctl } = await setup(() => filePolicy);
+    api.lists.clusterpolicies = [clusterPolicy('no-curl', 1, GOOD_SPEC, '90')];
+    ctl.start();
+    await api.until(() => agent.applied.length === 1, 'applied');
+    assert.deepEqual(
+      agent.applied[0].map((p) => p.metadata.name),
+      ['from-file', 'no-curl'],
+    );
+    assert.deepEqual(
+      ctl.policies().map((p) => p.metadata.name),
+      ['no-curl'],
+    );
   });
 
   test('410 Gone relists; a dropped connection reconnects with backoff and relists', async () => {

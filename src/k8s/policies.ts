@@ -88,11 +88,18 @@ export class PolicyController {
   private readonly log: (line: string) => void;
   /** Generation of each ClusterPolicy in the last set the agent accepted. */
   private applied = new Map<string, number | undefined>();
+  /** The cluster's policies in that set. */
+  private appliedPolicies: Policy[] = [];
   /** Resolves when a reconcile finishes; tests wait on it. */
   onReconciled?: () => void;
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? ((l) => process.stderr.write(`peregrine: k8s: ${l}\n`));
+  }
+
+  /** The cluster's policies the agent has applied: a reload of the files' policies keeps them. */
+  policies(): Policy[] {
+    return this.appliedPolicies;
   }
 
   start(): void {
@@ -193,6 +200,7 @@ export class PolicyController {
       try {
         this.opts.target.applyPolicies([...(this.opts.base?.() ?? []), ...policies]);
         this.applied = new Map(accepted.map((o) => [o.metadata.name, o.metadata.generation]));
+        this.appliedPolicies = policies;
       } catch (e) {
         applyError = (e as Error).message;
       }

@@ -116,6 +116,7 @@ describe('deploy/kubernetes manifests', () => {
         m.name,
       );
     assert.deepEqual(c.livenessProbe.exec.command.slice(-2), ['policy', 'list']);
+    assert.ok(c.args.includes('--kubernetes'), 'the agent applies the cluster policies');
     assert.equal(
       c.env.find((e: Obj) => e.name === 'NODE_NAME')?.valueFrom.fieldRef.fieldPath,
       'spec.nodeName',
