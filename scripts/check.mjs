@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Static checks run before the tests: TypeScript lint + format (biome), kernel
 // C style (clang-format), an SPDX header on every source file, and generated
-// record code matching the compiled objects' BTF.
+// record code matching the compiled objects' BTF, and the Kubernetes CRDs matching the policy schema.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -61,6 +61,13 @@ if (missing.length > 0) {
 if (existsSync(join(root, 'dist', 'scripts', 'gen-records.js'))) {
   step('generated records match BTF', process.execPath, [
     join(root, 'dist', 'scripts', 'gen-records.js'),
+    '--check',
+  ]);
+}
+
+if (existsSync(join(root, 'dist', 'scripts', 'gen-crds.js'))) {
+  step('generated CRDs match the policy schema', process.execPath, [
+    join(root, 'dist', 'scripts', 'gen-crds.js'),
     '--check',
   ]);
 }

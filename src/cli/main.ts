@@ -29,6 +29,8 @@ commands:
               --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
               --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
               --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
+              --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
+                                      write this node's attestation into their status (docs/kubernetes.md)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
@@ -174,6 +176,7 @@ function parseRunArgs(args: string[]) {
       'keep-enforcing': { type: 'boolean', default: false },
       'protect-self': { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
+      kubernetes: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -196,5 +199,6 @@ function parseRunArgs(args: string[]) {
     keepEnforcing: values['keep-enforcing'] === true,
     protectSelf: values['protect-self'] === true,
     watch: values.watch === true,
+    kubernetes: values.kubernetes === true,
   };
 }

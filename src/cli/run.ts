@@ -5,6 +5,8 @@
 // line each, and the run goes on without it; the exit code then says degraded.
 import { createWriteStream } from 'node:fs';
 import { Agent, type AgentOptions, type DegradedStatus } from '../agent.js';
+import { inClusterConfig, KubeClient } from '../k8s/client.js';
+import { PolicyController } from '../k8s/policies.js';
 import { loadDefaultPolicy, loadPolicyPath, loadPolicyText } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
 import { EXIT_DEGRADED, EXIT_OK } from './exit.js';
@@ -22,10 +24,14 @@ export interface RunOptions
   recordPath?: string;
   /** Re-apply the policy and rule paths when they change (src/cli/watch.ts). */
   watch?: boolean;
+  /** Apply the cluster's ClusterPolicy objects alongside the files' policies (src/k8s/policies.ts). */
+  kubernetes?: boolean;
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
-  const policies: Policy[] =
+  // Read before anything loads: outside a pod --kubernetes fails at once, with nothing attached.
+  const kube = opts.kubernetes === true ? new KubeClient(inClusterConfig()) : undefined;
+  let policies: Policy[] =
     opts.policyPaths.length > 0 ? opts.policyPaths.flatMap((p) => loadPolicyPath(p)) : loadDefaultPolicy();
   const rules =
     opts.rulePaths === null
@@ -63,6 +69,18 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       `; seeded ${report.seeded} processes; policies ${report.policies.join(', ') || 'none'}` +
       `; control socket ${report.socket || 'off'}\n`,
   );
+  let k8s: PolicyController | undefined;
+  if (kube !== undefined) {
+    k8s = new PolicyController({
+      client: kube,
+      target: agent,
+      node: report.node,
+      // The files' policies (or the embedded default) stay applied under the cluster's.
+      base: () => policies,
+    });
+    k8s.start();
+    process.stderr.write('peregrine: applying ClusterPolicy objects from the API server\n');
+  }
   let watcher: ConfigWatcher | undefined;
   if (opts.watch === true) {
     const targets: WatchTarget[] = [];
@@ -72,7 +90,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
         paths: opts.policyPaths,
         reload: () => {
           const next = opts.policyPaths.flatMap((p) => loadPolicyPath(p));
-          agent.applyPolicies(next);
+          agent.applyPolicies([...next, ...(k8s?.policies() ?? [])]);
+          policies = next;
           return next.map((p) => p.metadata.name).join(', ') || 'none';
         },
       });
@@ -102,6 +121,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   watcher?.close();
+  await k8s?.stop();
   const { degraded, ...counters } = await agent.stop();
   if (recorder !== undefined) await new Promise<void>((resolve) => recorder.end(() => resolve()));
   process.stderr.write(`peregrine: final counters\n${formatDegraded(degraded)}${formatCounters(counters)}`);
