@@ -620,11 +620,6 @@ export class Agent {
     }
   }
 
-  /** The policies applied now, in order. */
-  appliedPolicies(): readonly Policy[] {
-    return this.policies;
-  }
-
   applyPolicy(policy: Policy): void {
     const rest = this.policies.filter((p) => p.metadata.name !== policy.metadata.name);
     this.applyPolicies([...rest, policy]);

@@ -77,10 +77,4 @@ static __always_inline __u64 pg_hash_path_slot(const char *buf, __u32 mask, __u3
 	return full;
 }
 
-static __always_inline __u64 pg_hash_path(const char *buf, __u32 mask, __u32 start, __u32 end,
-					  __u64 *name)
-{
-	return pg_hash_path_slot(buf, mask, start, end, name, PG_WALK_TP);
-}
-
 #endif /* PG_LIB_HASH_H */

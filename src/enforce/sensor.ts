@@ -63,7 +63,7 @@ const PROGRAMS: Readonly<Record<string, readonly string[]>> = {
   'cgroup/bind6': ['handle_bind6'],
   'cgroup/sendmsg4': ['handle_sendmsg4'],
   'cgroup/sendmsg6': ['handle_sendmsg6'],
-  // In the process sensor's handle_exec and the file sensor's open exits (SENSOR_BACKENDS).
+  // No program here: they act in the process sensor's handle_exec and the file sensor's open exits.
   'tp_btf/sched_process_exec': [],
   'tracepoint/syscalls/sys_exit_openat': [],
   'lsm/file_open': ['handle_file_open'],
@@ -92,12 +92,6 @@ const ACTION_NAMES: Readonly<Record<number, 'audit' | 'deny' | 'kill' | 'signal'
   [PgAction.PG_ACTION_DENY]: 'deny',
   [PgAction.PG_ACTION_KILL]: 'kill',
   [PgAction.PG_ACTION_SIGNAL]: 'signal',
-};
-
-/** Backends that act inside another sensor's hooks, by the sensor that runs them. */
-export const SENSOR_BACKENDS: Readonly<Record<string, string>> = {
-  'tp_btf/sched_process_exec': 'process',
-  'tracepoint/syscalls/sys_exit_openat': 'file',
 };
 
 function errorText(err: unknown): string {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { kernelTest, root } from '../kernel/helpers.js';
+import { kernelTest, root, waitUntil } from '../kernel/helpers.js';
 
 const exec = promisify(execFile);
 const BIN = join(root, 'bin', 'peregrine.js');
@@ -34,13 +34,8 @@ function startCli(args: string[]): Running {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function until(what: string, pred: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, pred: () => boolean, timeoutMs = 15_000): Promise<void> =>
+  waitUntil(what, pred, timeoutMs);
 
 describe('peregrine run / status', kernelTest, () => {
   let dir: string;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { kernelTest, root } from '../kernel/helpers.js';
+import { kernelTest, root, waitUntil } from '../kernel/helpers.js';
 
 const exec = promisify(execFile);
 const BIN = join(root, 'bin', 'peregrine.js');
@@ -42,13 +42,8 @@ function rule(name: string, comm: string): string {
 `;
 }
 
-async function until(what: string, pred: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, pred: () => boolean, timeoutMs = 20_000): Promise<void> =>
+  waitUntil(what, pred, timeoutMs);
 
 describe('peregrine run --watch', kernelTest, () => {
   let dir: string;

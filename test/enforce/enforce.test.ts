@@ -24,7 +24,7 @@ import type { PeregrineEvent } from '../../src/events/types.js';
 import { openHandles } from '../../src/kernel/index.js';
 import { loadPolicyPath } from '../../src/policy/load.js';
 import type { Policy, PolicyRule } from '../../src/policy/types.js';
-import { findPython, kernelTest, root, sleep } from '../kernel/helpers.js';
+import { findPython, kernelTest, listen, portOf, root, sleep } from '../kernel/helpers.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
 
 const PYTHON = findPython();
@@ -71,19 +71,6 @@ function nodeConnect(port: number): Promise<string> {
       resolve('ok');
     });
   });
-}
-
-function listen(): Promise<Server> {
-  return new Promise((resolve) => {
-    const srv = createServer((c) => c.destroy());
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
-}
-
-function portOf(srv: Server): number {
-  const a = srv.address();
-  if (a === null || typeof a === 'string') throw new Error('no port');
-  return a.port;
 }
 
 describe('enforcement (cgroup deny, exec kill, monitor, attestation)', { skip }, () => {

@@ -4,33 +4,22 @@
 // pinned state (one event per denied connect: no second attachment), and
 // `peregrine cleanup` removes the pins so the connect goes through again.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import { findPython, kernelTest, root, sleep } from '../kernel/helpers.js';
+import { findPython, kernelTest, pyConnect, root, sleep, waitUntil } from '../kernel/helpers.js';
 
 const BIN = join(root, 'bin', 'peregrine.js');
 
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);
 
-const PY = `
-import errno, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-try:
-    s.connect(('127.0.0.1', int(sys.argv[1])))
-    print('ok')
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-`;
-
-async function pyConnect(port: number): Promise<string> {
-  const { stdout } = await promisify(execFile)(PYTHON as string, ['-c', PY, String(port)]);
-  return stdout.trim();
+/** The connect's outcome: "ok" or the errno name. */
+async function connectOutcome(port: number): Promise<string> {
+  return (await pyConnect(PYTHON as string, port))[0];
 }
 
 interface Running {
@@ -52,13 +41,8 @@ function startCli(args: string[], env: NodeJS.ProcessEnv): Running {
   return { child, out: () => out, err: () => err };
 }
 
-async function until(what: string, cond: () => boolean, ms = 240_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = (what: string, pred: () => boolean, timeoutMs = 240_000): Promise<void> =>
+  waitUntil(what, pred, timeoutMs, 100);
 
 describe('--keep-enforcing: enforcement outlives the agent', { skip }, () => {
   let dir: string;
@@ -120,14 +104,14 @@ spec:
     const first = startCli(args, env());
     running.push(first);
     await until('the first agent', () => first.err().includes('peregrine: running on'));
-    assert.equal(await pyConnect(port), 'EPERM');
+    assert.equal(await connectOutcome(port), 'EPERM');
     assert.ok(readdirSync(join(pins, 'links')).includes('handle_connect4'), 'connect4 link pinned');
     assert.ok(readdirSync(join(pins, 'maps')).includes('pg_f_actions'), 'policy maps pinned');
 
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
     // No agent: the pinned program and maps still deny.
-    assert.equal(await pyConnect(port), 'EPERM');
+    assert.equal(await connectOutcome(port), 'EPERM');
 
     const second = startCli(
       [...args.slice(0, -4), '--socket', join(dir, 'b.sock'), '--wakeup-bytes', '0'],
@@ -135,7 +119,7 @@ spec:
     );
     running.push(second);
     await until('the second agent', () => second.err().includes('peregrine: running on'));
-    assert.equal(await pyConnect(port), 'EPERM');
+    assert.equal(await connectOutcome(port), 'EPERM');
     await until('the enforcement event', () => second.out().includes('"taken":"deny"'), 10_000);
     await sleep(300);
     // One event per denied connect (per python process): the adopted link is the only attachment.
@@ -165,6 +149,6 @@ spec:
     const out = execFileSync(process.execPath, [BIN, 'cleanup'], { env: env(), encoding: 'utf8' });
     assert.match(out, /removed \d+ pins/);
     assert.equal(existsSync(pins), false);
-    assert.equal(await pyConnect(port), 'ok');
+    assert.equal(await connectOutcome(port), 'ok');
   });
 });

@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { kernelTest, root } from '../kernel/helpers.js';
+import { kernelTest, root, waitUntil } from '../kernel/helpers.js';
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 const name = `peregrine-${pkg.version}-linux-${process.arch}`;
@@ -80,13 +80,8 @@ function sh(script: string, args: string[], env: NodeJS.ProcessEnv = {}): { code
   return { code: r.status ?? -1, stderr: r.stderr };
 }
 
-async function until(what: string, pred: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, pred: () => boolean, timeoutMs = 60_000): Promise<void> =>
+  waitUntil(what, pred, timeoutMs);
 
 interface Agent {
   child: ChildProcess;

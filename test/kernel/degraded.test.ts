@@ -15,7 +15,7 @@ import type { Alert, PeregrineEvent } from '../../src/events/types.js';
 import type { Policy } from '../../src/policy/types.js';
 import { loadRules } from '../../src/rules/index.js';
 import { run } from '../process/agent.js';
-import { compileBpf, kernelTest, leakGuard, root } from './helpers.js';
+import { compileBpf, kernelTest, leakGuard, root, waitUntil } from './helpers.js';
 
 const BIN = join(root, 'bin', 'peregrine.js');
 // 6.1 and 6.18 word it differently; both name the unchecked map value.
@@ -282,13 +282,8 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
   });
 }
 
-async function until(what: string, pred: () => boolean, timeoutMs = 180_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, pred: () => boolean, timeoutMs = 180_000): Promise<void> =>
+  waitUntil(what, pred, timeoutMs);
 
 /** Resolves at the agent's startup line; rejects when it exits first or takes longer than 3 minutes. */
 function startup(agent: Cli): Promise<void> {

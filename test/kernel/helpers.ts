@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Shared helpers of the real-kernel tests: skip reasons, fixture builds, leak checks.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { openHandles } from '../../src/kernel/index.js';
 import { packageRoot } from '../../src/kernel/native.js';
 
@@ -18,6 +20,52 @@ export function findPython(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Polls `pred` every `stepMs` until it holds; rejects naming `what` after `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  pred: () => boolean,
+  timeoutMs: number,
+  stepMs = 50,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** A TCP server on 127.0.0.1 (an ephemeral port) that closes every connection at once. */
+export function listen(): Promise<Server> {
+  return new Promise((resolve) => {
+    const srv = createServer((c) => c.destroy());
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+export function portOf(srv: Server): number {
+  const a = srv.address();
+  if (a === null || typeof a === 'string') throw new Error('no port');
+  return a.port;
+}
+
+/** python3 connects to 127.0.0.1:port and prints "ok" or the errno name, then "alive" (it survived). */
+const PY_CONNECT = `
+import errno, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.connect(('127.0.0.1', int(sys.argv[1])))
+    print('ok')
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+print('alive')
+`;
+
+/** Runs PY_CONNECT with `python`; resolves with its lines: ['ok' or the errno name, 'alive']. */
+export async function pyConnect(python: string, port: number): Promise<string[]> {
+  const { stdout } = await promisify(execFile)(python, ['-c', PY_CONNECT, String(port)]);
+  return stdout.trim().split('\n');
 }
 
 /** Why kernel tests cannot run here, or undefined when they can. */

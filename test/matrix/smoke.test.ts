@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,37 +16,13 @@ import { loadRulePaths } from '../../src/cli/rules.js';
 import { openHandles } from '../../src/kernel/index.js';
 import { loadDefaultPolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/types.js';
-import { findPython, kernelTest, root } from '../kernel/helpers.js';
+import { findPython, kernelTest, listen, portOf, pyConnect, root } from '../kernel/helpers.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
 
 const run = promisify(execFile);
 
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);
-
-/** python3 connects to 127.0.0.1:port and prints "ok" or the errno name, then "alive". */
-const PY = `
-import errno, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-try:
-    s.connect(('127.0.0.1', int(sys.argv[1])))
-    print('ok')
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-print('alive')
-`;
-
-function listen(): Promise<Server> {
-  return new Promise((resolve) => {
-    const srv = createServer((c) => c.destroy());
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
-}
-
-function portOf(srv: Server): number {
-  const a = srv.address();
-  return typeof a === 'object' && a !== null ? a.port : 0;
-}
 
 describe(`kernel ${release()}: every object loads, the basics work`, { skip }, () => {
   let rec: RecordingAgent;
@@ -124,15 +100,13 @@ describe(`kernel ${release()}: every object loads, the basics work`, { skip }, (
   });
 
   test('connect: the allowed one is reported, the denied one fails with EPERM and the caller lives', async () => {
-    const { stdout: okOut } = await run(PYTHON as string, ['-c', PY, String(portOf(open))]);
-    assert.deepEqual(okOut.trim().split('\n'), ['ok', 'alive']);
+    assert.deepEqual(await pyConnect(PYTHON as string, portOf(open)), ['ok', 'alive']);
     await rec.waitFor(
       (e) => e.kind === 'network.connect' && e.network?.remote_port === portOf(open),
       10_000,
       'network.connect to the open port',
     );
-    const { stdout: deniedOut } = await run(PYTHON as string, ['-c', PY, String(portOf(denied))]);
-    assert.deepEqual(deniedOut.trim().split('\n'), ['EPERM', 'alive']);
+    assert.deepEqual(await pyConnect(PYTHON as string, portOf(denied)), ['EPERM', 'alive']);
     const ev = await rec.waitFor(
       (e) =>
         e.action !== undefined && e.kind === 'network.connect' && e.network?.remote_port === portOf(denied),
