@@ -45,3 +45,19 @@ export interface OutputStats {
   healthy: boolean;
   last_error?: string;
 }
+
+/** What a transport may need from the agent. */
+export interface OutputContext {
+  /** The node name events carry. */
+  node: string;
+  /** The output's name in the config (unique). */
+  name: string;
+}
+
+/** One kind of output: its options' JSON Schema (validated before anything starts) and its constructor. */
+export interface OutputType<O = Record<string, unknown>> {
+  readonly type: string;
+  /** JSON Schema of the options object (ajv, additionalProperties: false), so a typo is an error, not a default. */
+  readonly schema: Record<string, unknown>;
+  create(options: O, ctx: OutputContext): Transport;
+}
