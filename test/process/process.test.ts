@@ -28,9 +28,13 @@ const SH = realpathSync('/bin/sh');
 describe('process sensor', kernelTest, () => {
   let a: RecordingAgent;
   let scratch: string;
+  let retitled: ReturnType<typeof spawn>;
 
   before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'pg-proc-'));
+    // Running before the agent starts, so it is known from the start-up seed (/proc).
+    retitled = spawn(process.execPath, ['-e', "process.title = 'pg-retitled'; setInterval(() => {}, 1000)"]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     a = await startAgent();
   });
 
@@ -64,6 +68,17 @@ describe('process sensor', kernelTest, () => {
     assert.equal(exit.process.exec_id, exec.process.exec_id, 'exit names the same identity as the exec');
     const validate = new Ajv({ strict: false }).compile(eventSchema);
     assert.ok(validate(JSON.parse(JSON.stringify(exec))), JSON.stringify(validate.errors));
+  });
+
+  test('a process that retitled itself before the agent started is seeded with its title, without NUL padding', async () => {
+    retitled.kill('SIGKILL');
+    const exit = await a.waitFor(
+      (e) => e.kind === 'process.exit' && e.process.pid === retitled.pid,
+      5000,
+      'exit of the retitled process',
+    );
+    assert.ok(exit.process.flags.includes('procfs'), 'known from the seed');
+    assert.deepEqual(exit.process.args, ['pg-retitled']);
   });
 
   test('a signal-killed process reports the signal', async () => {

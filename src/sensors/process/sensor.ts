@@ -363,7 +363,11 @@ export class ProcessSensor {
 
 function readCmdline(pid: number): string[] {
   try {
-    return splitArgs(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+    // A process that retitled itself (node's process.title, setproctitle) leaves its
+    // argv area padded with NULs: /proc shows them as empty trailing arguments.
+    const args = splitArgs(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+    while (args.length > 1 && args[args.length - 1] === '') args.pop();
+    return args;
   } catch {
     return []; // exited since the iterator ran
   }
