@@ -37,7 +37,9 @@ import { processFailure, type SensorFailure, sensorFailure } from './sensors/deg
 import { ProcessSensor, type ProcessSensorStats } from './sensors/process/sensor.js';
 import { SENSORS } from './sensors/registry.js';
 import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from './sensors/sensor.js';
+import type { Outputs } from './sinks/registry.js';
 import { type SinkStats, StreamSink } from './sinks/stream.js';
+import type { OutputStats } from './sinks/transport.js';
 
 export interface AgentOptions {
   /** Output format on stdout; 'none' prints nothing (embedders use onEvent). Default 'json'. */
@@ -85,6 +87,10 @@ export interface AgentOptions {
    * or attach, or a policy applied since needs one that did (the CLI prints it).
    */
   onDegraded?: (status: DegradedStatus) => void;
+  /** Outputs (docs/outputs.md) offered every printed event and every alert as its JSON line; closed by stop(). */
+  outputs?: Outputs;
+  /** How long stop() lets the outputs flush before counting what is left. Default 5000 ms. */
+  outputsCloseMs?: number;
 }
 
 /**
@@ -236,7 +242,7 @@ export interface AgentStats {
   cache: ReturnType<ProcessCache['stats']>;
   policies: Array<{ name: string; matches: number }>;
   rules?: { alerts: number; collapser: ReturnType<Collapser['stats']>; engine: ReturnType<RuleSet['stats']> };
-  sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number } };
+  sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number }; outputs?: OutputStats[] };
   containers?: ReturnType<ContainerEnricher['stats']>;
   /** 'degraded' while a sensor the agent needs failed to load or attach (see `degraded`). */
   health: 'ok' | 'degraded';
@@ -302,6 +308,7 @@ export class Agent {
 
   async start(): Promise<StartReport> {
     this.startedAt = Date.now();
+    this.opts.outputs?.start();
     const kernel = kernelSettings(this.opts);
     const processSensor = new ProcessSensor({
       cache: this.cache,
@@ -704,6 +711,11 @@ export class Agent {
         this.sink.push(jsonLine);
       }
     }
+    // One JSON encoding shared by stdout and every output.
+    if (print && this.opts.outputs !== undefined) {
+      jsonLine ??= this.json.encode(ev, ctx);
+      this.opts.outputs.offer({ kind: ev.kind, line: jsonLine, value: ev });
+    }
     if (this.streams.size > 0 && print) this.stream(ev, ctx, jsonLine);
     const rules = this.opts.rules;
     if (rules !== undefined) {
@@ -735,9 +747,10 @@ export class Agent {
   private emitAlert(alert: Alert): void {
     this.alerts++;
     this.opts.onAlert?.(alert);
-    if (this.sink !== undefined) {
-      this.sink.push(this.opts.output === 'compact' ? encodeAlertCompact(alert) : encodeAlert(alert));
-    }
+    const line = this.opts.output !== 'compact' || this.opts.outputs !== undefined ? encodeAlert(alert) : '';
+    if (this.sink !== undefined)
+      this.sink.push(this.opts.output === 'compact' ? encodeAlertCompact(alert) : line);
+    this.opts.outputs?.offer({ kind: 'alert', line, value: alert });
     for (const c of this.streams) {
       if (c.res.writableLength > 16 * 1024 * 1024) this.streamDropped++;
       else c.res.write(`${c.compact ? encodeAlertCompact(alert) : encodeAlert(alert)}\n`);
@@ -823,6 +836,7 @@ export class Agent {
       sinks: {
         stdout: this.sink?.stats(),
         streams: { clients: this.streams.size, dropped: this.streamDropped },
+        outputs: this.opts.outputs?.stats(),
       },
       containers: this.containers?.stats(),
       health: this.failures.size > 0 ? 'degraded' : 'ok',
@@ -837,6 +851,7 @@ export class Agent {
     this.process?.drain();
     for (const a of this.collapser.flush()) this.emitAlert(a);
     this.sink?.flush();
+    await this.opts.outputs?.close(this.opts.outputsCloseMs ?? 5000);
     const stats = this.stats();
     for (const c of this.streams) c.res.end();
     this.streams.clear();

@@ -29,6 +29,9 @@ commands:
               --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
               --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
               --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
+              --config FILE           agent config file: outputs (docs/outputs.md); any error rejects it whole
+              --sink TYPE:KEY=VALUE,...  one more output, e.g. --sink file:path=/var/log/peregrine/events.json
+                                      or --sink webhook:url=https://siem.example/hook,secretFile=/etc/pg/key (repeatable)
               --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
                                       write this node's attestation into their status (docs/kubernetes.md)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
@@ -177,6 +180,8 @@ function parseRunArgs(args: string[]) {
       'protect-self': { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
       kubernetes: { type: 'boolean', default: false },
+      config: { type: 'string' },
+      sink: { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -200,5 +205,7 @@ function parseRunArgs(args: string[]) {
     protectSelf: values['protect-self'] === true,
     watch: values.watch === true,
     kubernetes: values.kubernetes === true,
+    configPath: values.config,
+    sinkSpecs: values.sink ?? [],
   };
 }

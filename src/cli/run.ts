@@ -5,13 +5,17 @@
 // line each, and the run goes on without it; the exit code then says degraded.
 import { createWriteStream } from 'node:fs';
 import { Agent, type AgentOptions, type DegradedStatus } from '../agent.js';
+import { loadConfigFile, parseOutputFlag } from '../config/load.js';
 import { inClusterConfig, KubeClient } from '../k8s/client.js';
 import { PolicyController } from '../k8s/policies.js';
 import { loadDefaultPolicy, loadPolicyPath, loadPolicyText } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { nodeIdentity } from '../process/identity.js';
+import type { OutputConfig } from '../sinks/output.js';
+import { Outputs } from '../sinks/registry.js';
 import { EXIT_DEGRADED, EXIT_OK } from './exit.js';
 import { defaultRulesPath, loadRulePaths } from './rules.js';
-import { degradedLines, degradedSummary, formatCounters, formatDegraded } from './status.js';
+import { degradedLines, degradedSummary, formatCounters, formatDegraded, formatOutputs } from './status.js';
 import { type ConfigWatcher, type WatchTarget, watchConfig } from './watch.js';
 
 export interface RunOptions
@@ -26,11 +30,29 @@ export interface RunOptions
   watch?: boolean;
   /** Apply the cluster's ClusterPolicy objects alongside the files' policies (src/k8s/policies.ts). */
   kubernetes?: boolean;
+  /** The agent config file (docs/outputs.md); rejected whole on any error, before anything loads. */
+  configPath?: string;
+  /** `--sink TYPE:KEY=VALUE,...` outputs, added to the config file's. */
+  sinkSpecs?: string[];
+}
+
+/** The outputs of the config file and the --sink flags, checked (names unique across both). */
+export function outputConfigs(opts: Pick<RunOptions, 'configPath' | 'sinkSpecs'>): OutputConfig[] {
+  const configs = opts.configPath !== undefined ? loadConfigFile(opts.configPath).outputs : [];
+  const taken = new Set(configs.map((c) => c.name));
+  for (const spec of opts.sinkSpecs ?? []) {
+    const cfg = parseOutputFlag(spec, taken);
+    if (taken.has(cfg.name)) throw new Error(`--sink ${spec}: an output named ${cfg.name} exists already`);
+    taken.add(cfg.name);
+    configs.push(cfg);
+  }
+  return configs;
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
   // Read before anything loads: outside a pod --kubernetes fails at once, with nothing attached.
   const kube = opts.kubernetes === true ? new KubeClient(inClusterConfig()) : undefined;
+  const outputConfigList = outputConfigs(opts);
   let policies: Policy[] =
     opts.policyPaths.length > 0 ? opts.policyPaths.flatMap((p) => loadPolicyPath(p)) : loadDefaultPolicy();
   const rules =
@@ -47,8 +69,13 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       process.stderr.write(`peregrine: degraded: ${line}\n`);
     }
   };
+  const outputs =
+    outputConfigList.length > 0
+      ? Outputs.create(outputConfigList, nodeIdentity(opts.nodeName).name)
+      : undefined;
   const agent = new Agent({
     ...opts,
+    outputs,
     policies,
     parsePolicies: loadPolicyText,
     rules,
@@ -67,7 +94,11 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       `: attached ${report.attached.join(', ')}` +
       (report.unsupported.length > 0 ? `; not supported here: ${report.unsupported.join('; ')}` : '') +
       `; seeded ${report.seeded} processes; policies ${report.policies.join(', ') || 'none'}` +
-      `; control socket ${report.socket || 'off'}\n`,
+      `; control socket ${report.socket || 'off'}` +
+      (outputConfigList.length > 0
+        ? `; outputs ${outputConfigList.map((o) => `${o.name} (${o.type})`).join(', ')}`
+        : '') +
+      '\n',
   );
   let k8s: PolicyController | undefined;
   if (kube !== undefined) {
@@ -124,7 +155,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   await k8s?.stop();
   const { degraded, ...counters } = await agent.stop();
   if (recorder !== undefined) await new Promise<void>((resolve) => recorder.end(() => resolve()));
-  process.stderr.write(`peregrine: final counters\n${formatDegraded(degraded)}${formatCounters(counters)}`);
+  process.stderr.write(
+    `peregrine: final counters\n${formatDegraded(degraded)}${formatCounters(counters)}${formatOutputs(counters)}`,
+  );
   if (!agent.wasDegraded) return EXIT_OK;
   process.stderr.write(`peregrine: this run was degraded: exit code ${EXIT_DEGRADED}\n`);
   return EXIT_DEGRADED;

@@ -6,6 +6,7 @@ import { release } from 'node:os';
 import type { DegradedStatus } from '../agent.js';
 import { controlRequest, socketPath } from '../api/control.js';
 import { type FeatureReport, type FeatureStatus, probeFeatures } from '../kernel/index.js';
+import type { OutputStats } from '../sinks/transport.js';
 import { EXIT_DEGRADED, EXIT_OK } from './exit.js';
 
 export interface StatusOptions {
@@ -34,7 +35,7 @@ export async function statusCommand(opts: StatusOptions): Promise<number> {
   if (agent !== undefined) {
     const { degraded: _, ...counters } = agent as Record<string, unknown>;
     process.stdout.write(`\nrunning agent (${path})${degraded !== undefined ? ', DEGRADED' : ''}:\n`);
-    process.stdout.write(formatDegraded(degraded) + formatCounters(counters));
+    process.stdout.write(formatDegraded(degraded) + formatCounters(counters) + formatOutputs(counters));
     process.stdout.write(
       formatEnforcement(await controlRequest(path, 'GET', '/v1/policies').catch(() => [])),
     );
@@ -115,12 +116,34 @@ export function formatEnforcement(policies: unknown): string {
   return out;
 }
 
-/** Flattens nested counter objects into "a.b.c  N" lines. */
+/**
+ * One line per output of the agent's counters (`sinks.outputs`), e.g.
+ * "  webhook (webhook)  ok  sent 120  retried 2  dropped 0  filtered 5  queued 0  spooled 0".
+ */
+export function formatOutputs(counters: unknown): string {
+  const list = (counters as { sinks?: { outputs?: OutputStats[] } } | undefined)?.sinks?.outputs;
+  if (!Array.isArray(list) || list.length === 0) return '';
+  let out = '\noutputs:\n';
+  for (const o of list) {
+    const drops = Object.entries(o.dropped);
+    const total = drops.reduce((n, [, v]) => n + v, 0);
+    out +=
+      `  ${o.name} (${o.type})  ${o.healthy ? 'ok' : 'FAILING'}  sent ${o.sent}  retried ${o.retried}` +
+      `  dropped ${total}${drops.length > 0 ? ` (${drops.map(([r, v]) => `${r} ${v}`).join(', ')})` : ''}` +
+      `  filtered ${o.filtered}  queued ${o.queued}  spooled ${o.spooled}` +
+      (o.last_error !== undefined ? `  last error: ${o.last_error}` : '') +
+      '\n';
+  }
+  return out;
+}
+
+/** Flattens nested counter objects into "a.b.c  N" lines (the outputs have their own lines: formatOutputs). */
 export function formatCounters(value: unknown, prefix = ''): string {
   if (value === null || typeof value !== 'object') return `  ${prefix}  ${String(value)}\n`;
   let out = '';
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const name = prefix === '' ? k : `${prefix}.${k}`;
+    if (name === 'sinks.outputs') continue;
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) out += formatCounters(v, name);
     else out += `  ${name}  ${Array.isArray(v) ? v.join(', ') : String(v)}\n`;
   }
