@@ -44,9 +44,13 @@ let validator: ValidateFunction | undefined;
 
 function validate(): ValidateFunction {
   // if/then per output type needs strictTypes off; unknown keywords stay errors.
-  validator ??= new Ajv({ allErrors: true, strict: true, strictTypes: false, strictRequired: false }).compile(
-    configSchema(),
-  );
+  validator ??= new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    strictTypes: false,
+    strictRequired: false,
+  }).compile(configSchema());
   return validator;
 }
 
