@@ -83,7 +83,7 @@ test('bad values, missing options, duplicate names and shared spool directories 
       ),
     /queue\.maxRecords: must be >= 1/,
   );
-  assert.throws(() => loadConfigText('outputs: [\n', 'c.yaml'), /^c\.yaml:\d+: /);
+  assert.throws(() => loadConfigText('outputs: [\n', 'c.yaml'), /c\.yaml:\d+: flow sequence/);
 });
 
 test('the flag form: TYPE:KEY=VALUE,... checked by the same schema', () => {
