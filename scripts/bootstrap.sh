@@ -23,7 +23,8 @@ command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 # `npm test` (bootstrap.sh --test) also needs the real servers and tools its tests drive.
 if [ "${1:-}" = --test ]; then
-	:
+	# test/sinks/syslog.test.ts starts its own rsyslogd (RFC 5424 receiver).
+	[ -x /usr/sbin/rsyslogd ] || need="$need rsyslog"
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then
