@@ -105,3 +105,20 @@ test('docs/config.schema.json is the published copy of the schema (npm run schem
   const published = JSON.parse(readFileSync(join(root, 'docs', 'config.schema.json'), 'utf8'));
   assert.deepEqual(published, configSchema());
 });
+
+test('docs/outputs.md: its YAML examples load, and it documents every field of the schema', () => {
+  const doc = readFileSync(join(root, 'docs', 'outputs.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length > 0);
+  for (const b of blocks) assert.ok(loadConfigText(b, 'docs/outputs.md').outputs.length > 0);
+  const fields = new Set<string>();
+  const walk = (s: unknown): void => {
+    if (s === null || typeof s !== 'object') return;
+    const props = (s as { properties?: Record<string, unknown> }).properties;
+    if (props !== undefined) for (const k of Object.keys(props)) fields.add(k);
+    for (const v of Object.values(s)) walk(v);
+  };
+  walk(configSchema());
+  const missing = [...fields].filter((f) => !doc.includes(`\`${f}\``));
+  assert.deepEqual(missing, [], 'fields without a `name` in docs/outputs.md');
+});
