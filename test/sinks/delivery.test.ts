@@ -102,8 +102,17 @@ async function scenario(spoolBytes: number) {
     await new Promise((r) => server.once('exit', r));
     for (let i = 0; i < 150; i++) await run(bin, []);
     await until(() => !stat('hook').healthy, 'the webhook output to notice');
+    // While the webhook is down, the file output keeps up on its own.
+    await until(
+      () => ours(linesOf(join(dir, 'events.json')), bin).length === 170,
+      'the file output to keep up',
+    );
     const down = stat('hook');
     assert.equal(stat('archive').healthy, true, 'the file output is unaffected');
+    assert.ok(
+      down.queued + down.spooled + (down.dropped.spool_full ?? 0) > 0,
+      'the webhook holds or counts the gap',
+    );
     server = await startReceiver(port, received);
     for (let i = 0; i < 20; i++) await run(bin, []);
     await until(
