@@ -227,7 +227,15 @@ export class SyslogTransport implements Transport {
   async close(): Promise<void> {
     const s = this.stream;
     this.stream = undefined;
-    if (s !== undefined) await new Promise<void>((resolve) => s.end(() => resolve()));
+    // end() flushes what the socket holds; a peer that never reads must not hold the close up.
+    if (s !== undefined)
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        s.end(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
     s?.destroy();
     this.udp?.close();
     this.udp = undefined;

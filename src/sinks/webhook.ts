@@ -46,6 +46,8 @@ export const webhookOutput: OutputType<WebhookOutputOptions> = {
       caFile: { type: 'string', minLength: 1 },
       timeoutMs: { type: 'integer', minimum: 1, maximum: 600000 },
     },
+    // One key source: both would leave which one signs to chance.
+    not: { required: ['secret', 'secretFile'] },
   },
   create: (options) => new WebhookTransport(options),
 };
