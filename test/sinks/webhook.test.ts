@@ -2,9 +2,14 @@
 // The webhook output against a real node http server: batches arrive as a JSON
 // array or NDJSON with the configured headers, and the HMAC verifies as docs/outputs.md says.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Output } from '../../src/sinks/output.js';
 import type { OutputRecord } from '../../src/sinks/transport.js';
@@ -99,5 +104,59 @@ test('5xx is retried through the framework; 400 is dropped as rejected without r
     await o.close(500);
   } finally {
     server.close();
+  }
+});
+
+test('https with caFile: the server certificate is checked against that CA', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-tls-'));
+  try {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    const got: string[] = [];
+    const server = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        got.push(body);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    try {
+      await new WebhookTransport({ url, caFile: cert }).send([rec(7)]);
+      assert.equal(JSON.parse(got[0])[0].process.pid, 7);
+      await assert.rejects(new WebhookTransport({ url }).send([rec(8)]), /self-signed|certificate/);
+      assert.equal(got.length, 1);
+    } finally {
+      server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
