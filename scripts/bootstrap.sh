@@ -25,6 +25,7 @@ command -v python3 >/dev/null 2>&1 || need="$need python3"
 if [ "${1:-}" = --test ]; then
 	# test/sinks/syslog.test.ts starts its own rsyslogd (RFC 5424 receiver).
 	[ -x /usr/sbin/rsyslogd ] || need="$need rsyslog"
+	ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need="$need rsyslog-gnutls"
 	# test/sinks/webhook.test.ts makes a throwaway certificate for its https server.
 	command -v openssl >/dev/null 2>&1 || need="$need openssl"
 fi

@@ -3,7 +3,7 @@
 // own config: RFC 5424 over UDP, over TCP and over a unix stream socket (octet
 // counting), every header field and the structured data checked as rsyslog parsed them.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,12 +15,20 @@ import { type SyslogOutputOptions, SyslogTransport } from '../../src/sinks/syslo
 import type { OutputRecord } from '../../src/sinks/transport.js';
 
 const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => existsSync(p));
+// TLS needs rsyslog's GnuTLS driver (Debian's rsyslog-gnutls) and openssl for a throwaway certificate.
+const GTLS = [
+  '/usr/lib/x86_64-linux-gnu/rsyslog',
+  '/usr/lib/aarch64-linux-gnu/rsyslog',
+  '/usr/lib/rsyslog',
+].some((d) => existsSync(join(d, 'lmnsd_gtls.so')));
 const dir = mkdtempSync(join(tmpdir(), 'pg-rsyslog-'));
 const out = join(dir, 'out.log');
 const sock = join(dir, 'syslog.sock');
 let rsyslog: ChildProcess | undefined;
 let tcpPort = 0;
 let udpPort = 0;
+let tlsPort = 0;
+const cert = join(dir, 'cert.pem');
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -43,6 +51,27 @@ before(async () => {
   if (RSYSLOGD === undefined) return;
   tcpPort = await freePort();
   udpPort = await freePort(); // a free TCP number is very likely free for UDP too
+  let tls = '';
+  if (GTLS) {
+    tlsPort = await freePort();
+    const key = join(dir, 'key.pem');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'].concat([
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ]),
+      { stdio: 'ignore' },
+    );
+    tls = `global(DefaultNetstreamDriverCAFile="${cert}" DefaultNetstreamDriverCertFile="${cert}" DefaultNetstreamDriverKeyFile="${key}")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" address="127.0.0.1" port="${tlsPort}")
+`;
+  }
   // One line per message: the fields as rsyslog parsed them, separated by '|'.
   writeFileSync(
     join(dir, 'rsyslog.conf'),
@@ -53,7 +82,7 @@ template(name="fields" type="string" string="%pri%|%syslogfacility%|%syslogsever
 input(type="imudp" address="127.0.0.1" port="${udpPort}")
 input(type="imptcp" address="127.0.0.1" port="${tcpPort}")
 input(type="imptcp" path="${sock}" unlink="on")
-*.* action(type="omfile" file="${out}" template="fields")
+${tls}*.* action(type="omfile" file="${out}" template="fields")
 `,
   );
   rsyslog = spawn(RSYSLOGD, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], {
@@ -113,14 +142,25 @@ function lines(tag: string): string[][] {
     .map((l) => l.split('|'));
 }
 
-for (const protocol of ['udp', 'tcp', 'unix'] as const) {
+for (const protocol of ['udp', 'tcp', 'unix', 'tls'] as const) {
+  const skip =
+    RSYSLOGD === undefined
+      ? 'rsyslogd not installed (bootstrap.sh --test installs it)'
+      : protocol === 'tls' && !GTLS && 'rsyslog-gnutls not installed (bootstrap.sh --test installs it)';
   test(`RFC 5424 over ${protocol}: priority, timestamp, host, app, procid, msgid, structured data and the JSON line`, {
-    skip: RSYSLOGD === undefined && 'rsyslogd not installed (bootstrap.sh --test installs it)',
+    skip,
   }, async () => {
     const opts: SyslogOutputOptions =
       protocol === 'unix'
         ? { protocol, path: sock, facility: 'authpriv' }
-        : { protocol, host: '127.0.0.1', port: protocol === 'udp' ? udpPort : tcpPort, facility: 'authpriv' };
+        : protocol === 'tls'
+          ? { protocol, host: '127.0.0.1', port: tlsPort, caFile: cert, facility: 'authpriv' }
+          : {
+              protocol,
+              host: '127.0.0.1',
+              port: protocol === 'udp' ? udpPort : tcpPort,
+              facility: 'authpriv',
+            };
     const o = new Output(
       { name: 's', type: 'syslog', batch: { maxWaitMs: 1 } },
       new SyslogTransport(opts, { node: 'node-a', name: 's', rejected: () => {} }),
