@@ -747,9 +747,11 @@ export class Agent {
   private emitAlert(alert: Alert): void {
     this.alerts++;
     this.opts.onAlert?.(alert);
-    const line = this.opts.output !== 'compact' || this.opts.outputs !== undefined ? encodeAlert(alert) : '';
-    if (this.sink !== undefined)
-      this.sink.push(this.opts.output === 'compact' ? encodeAlertCompact(alert) : line);
+    // One JSON encoding shared by stdout and every output.
+    const compact = this.opts.output === 'compact';
+    const json = (this.sink !== undefined && !compact) || this.opts.outputs !== undefined;
+    const line = json ? encodeAlert(alert) : '';
+    if (this.sink !== undefined) this.sink.push(compact ? encodeAlertCompact(alert) : line);
     this.opts.outputs?.offer({ kind: 'alert', line, value: alert });
     for (const c of this.streams) {
       if (c.res.writableLength > 16 * 1024 * 1024) this.streamDropped++;
