@@ -56,7 +56,8 @@ export class Spool {
     this.dir = cfg.dir;
     this.maxBytes = cfg.maxBytes;
     this.segmentBytes = cfg.segmentBytes ?? Math.max(1, Math.min(Math.floor(cfg.maxBytes / 4), 4 << 20));
-    mkdirSync(this.dir, { recursive: true });
+    // Events name processes, files and peers: only the agent's user reads the spool.
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     // Segments a previous run left: counted now (startup may read), replayed before anything new.
     for (const name of readdirSync(this.dir).sort()) {
       const m = SEGMENT.exec(name);
@@ -106,7 +107,7 @@ export class Spool {
       this.writingLines = n;
       this.writingBytes = bytes;
       try {
-        await appendFile(this.path(seg.id), `${lines.join('\n')}\n`);
+        await appendFile(this.path(seg.id), `${lines.join('\n')}\n`, { mode: 0o600 });
         seg.bytes += bytes;
         seg.records += n;
         this.bytesTotal += bytes;
@@ -178,7 +179,7 @@ export class Spool {
     if (kept > 0) {
       const id = this.segments[0].id - 1;
       try {
-        writeFileSync(this.path(id), `${lines.slice(0, kept).join('\n')}\n`);
+        writeFileSync(this.path(id), `${lines.slice(0, kept).join('\n')}\n`, { mode: 0o600 });
         this.segments.unshift({ id, bytes, records: kept });
         this.bytesTotal += bytes;
         this.recordsTotal += kept;
