@@ -52,6 +52,14 @@ export interface OutputContext {
   node: string;
   /** The output's name in the config (unique). */
   name: string;
+  /**
+   * Reports records the server refused for good inside a response that
+   * accepted the rest (Elasticsearch bulk item errors, OTLP partial success,
+   * Loki's out-of-order or too-old entries). The framework counts `count` in
+   * `dropped[reason]` and shows `message` as last_error; the send still
+   * resolves, the batch is not retried, and the other records count as sent.
+   */
+  rejected(count: number, reason: string, message: string): void;
 }
 
 /** One kind of output: its options' JSON Schema (validated before anything starts) and its constructor. */
