@@ -6,7 +6,8 @@ import { toEcs } from './ecs.js';
 import { basicAuth, excerpt, httpClient } from './http-post.js';
 import type { OutputContext, OutputRecord, OutputType, Transport } from './transport.js';
 
-export interface ElasticsearchOptions {
+// A type alias, not an interface: it is then assignable to the registry's OutputType<Record<string, unknown>>.
+export type ElasticsearchOptions = {
   /** Base URL of the cluster, e.g. "https://es:9200". */
   url: string;
   /** Data stream or index name. Default "logs-peregrine-default" (matches the built-in logs-*-* data stream template). */
@@ -23,7 +24,7 @@ export interface ElasticsearchOptions {
   headers?: Record<string, string>;
   /** Per-request timeout. Default 10000. */
   timeoutMs?: number;
-}
+};
 
 const schema = {
   type: 'object',

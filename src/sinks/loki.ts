@@ -6,7 +6,8 @@ import { basicAuth, excerpt, httpClient } from './http-post.js';
 import { unixNanos } from './nanos.js';
 import type { OutputContext, OutputRecord, OutputType, Transport } from './transport.js';
 
-export interface LokiOptions {
+// A type alias, not an interface: it is then assignable to the registry's OutputType<Record<string, unknown>>.
+export type LokiOptions = {
   /** Base URL of Loki, e.g. "http://loki:3100"; the push path is appended. */
   url: string;
   /** Tenant, sent as X-Scope-OrgID (multi-tenant Loki). */
@@ -19,7 +20,7 @@ export interface LokiOptions {
   headers?: Record<string, string>;
   /** Per-request timeout. Default 10000. */
   timeoutMs?: number;
-}
+};
 
 const schema = {
   type: 'object',

@@ -49,7 +49,8 @@ import type { Alert, PeregrineEvent, Priority } from '../events/types.js';
 import { unixNanos } from './nanos.js';
 import type { OutputContext, OutputRecord, OutputType, Transport } from './transport.js';
 
-export interface OtlpOptions {
+// A type alias, not an interface: it is then assignable to the registry's OutputType<Record<string, unknown>>.
+export type OtlpOptions = {
   /** "http/protobuf" (POST to `url`, e.g. "http://collector:4318/v1/logs") or "grpc" (`url` e.g. "http://collector:4317"). */
   protocol: 'http/protobuf' | 'grpc';
   url: string;
@@ -61,7 +62,7 @@ export interface OtlpOptions {
   compression?: 'none' | 'gzip';
   /** Per-export timeout (the HTTP exporter's own retries of 429/502/503/504 stay within it). Default 10000. */
   timeoutMs?: number;
-}
+};
 
 const schema = {
   type: 'object',
