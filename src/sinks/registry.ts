@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The output types the config file may name, and the set of outputs the agent
 // feeds: each record is offered to every output, each output on its own.
+import { elasticsearchOutput } from './elasticsearch.js';
 import { fileOutput } from './file.js';
+import { lokiOutput } from './loki.js';
+import { otlpOutput } from './otlp.js';
 import { Output, type OutputConfig } from './output.js';
 import { syslogOutput } from './syslog.js';
 import type { OutputRecord, OutputStats, OutputType } from './transport.js';
@@ -13,6 +16,9 @@ export const OUTPUT_TYPES: Readonly<Record<string, OutputType<any>>> = {
   file: fileOutput,
   webhook: webhookOutput,
   syslog: syslogOutput,
+  loki: lokiOutput,
+  otlp: otlpOutput,
+  elasticsearch: elasticsearchOutput,
 };
 
 /** The agent's outputs: offer() hands one record to each (filters, limits and queues are per output). */
