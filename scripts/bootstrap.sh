@@ -23,7 +23,9 @@ command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 # `npm test` (bootstrap.sh --test) also needs the real servers and tools its tests drive.
 if [ "${1:-}" = --test ]; then
-	:
+	# test/api scrapes the agent with a real Prometheus; openssl makes its TLS test certificate.
+	command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
+	command -v openssl >/dev/null 2>&1 || need="$need openssl"
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -723,14 +723,18 @@ export class HttpApi {
     const ancestry: ProcessSummary[] = [];
     const children: ProcessSummary[] = [];
     let container: ContainerListing | undefined;
+    let complete = false;
     if (entry !== undefined) {
       // Parent first, up to init (or the first identity the cache no longer knows).
       const seen = new Set<ProcessEntry>([entry]);
+      let top = entry;
       for (let p = this.agent.cache.parentOf(entry); p !== undefined && !seen.has(p) && seen.size < 256; ) {
         seen.add(p);
         ancestry.push(summary(p, containers));
+        top = p;
         p = this.agent.cache.parentOf(p);
       }
+      complete = top.parentKtime === 0;
       for (const e of this.agent.cache.entries())
         if (e.parentPid === entry.pid && e.parentKtime === entry.ktime) children.push(summary(e, containers));
       children.sort((a, b) => (a.start_time < b.start_time ? -1 : 1));
@@ -743,6 +747,8 @@ export class HttpApi {
       container: container?.container ?? null,
       pod: container?.pod ?? null,
       ancestry,
+      // False when the chain stops at a parent the cache no longer (or never) knew.
+      ancestry_complete: complete,
       children,
     };
     // Stored events are JSON already: spliced in, not parsed and serialised again.

@@ -216,7 +216,12 @@ export class AgentMetrics {
           set({ sensor: 'process', counter }, n);
         for (const [sensor, c] of otherSensors(s.stats))
           for (const [k, v] of Object.entries(c))
-            if (k.startsWith('kernel_') && k !== 'kernel_drops' && !k.startsWith('kernel_filtered'))
+            if (
+              k.startsWith('kernel_') &&
+              k !== 'kernel_drops' &&
+              k !== 'kernel_record_drops' &&
+              !k.startsWith('kernel_filtered')
+            )
               set({ sensor, counter: k.slice('kernel_'.length) }, v);
       },
     );

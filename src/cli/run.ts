@@ -67,8 +67,13 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       `: attached ${report.attached.join(', ')}` +
       (report.unsupported.length > 0 ? `; not supported here: ${report.unsupported.join('; ')}` : '') +
       `; seeded ${report.seeded} processes; policies ${report.policies.join(', ') || 'none'}` +
-      `; control socket ${report.socket || 'off'}\n`,
+      `; control socket ${report.socket || 'off'}` +
+      `; API ${report.api || 'off'}\n`,
   );
+  if (report.apiError !== undefined)
+    process.stderr.write(
+      `peregrine: API not started: ${report.apiError} (--api HOST:PORT to choose another)\n`,
+    );
   let k8s: PolicyController | undefined;
   if (kube !== undefined) {
     k8s = new PolicyController({
