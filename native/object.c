@@ -786,6 +786,25 @@ static napi_value program_run_stats(napi_env env, napi_callback_info info)
 	return res;
 }
 
+/*
+ * enableRunStats() -> fd: BPF_ENABLE_STATS (5.8+). Run time and run count of
+ * every program on the host are counted while this fd (or the sysctl) is
+ * open; the kernel refcounts holders, so closing it never turns off what
+ * another holder asked for. The caller closes the fd.
+ */
+static napi_value enable_run_stats(napi_env env, napi_callback_info info)
+{
+	napi_value res;
+	int fd;
+
+	(void)info;
+	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (fd < 0)
+		return pg_throw_errno(env, "enable run stats", "", fd, NULL);
+	NAPI_CALL(env, napi_create_int32(env, fd, &res));
+	return res;
+}
+
 napi_status pg_object_init(napi_env env, napi_value exports)
 {
 	PG_EXPORT(env, exports, "objectOpen", object_open);
@@ -802,5 +821,6 @@ napi_status pg_object_init(napi_env env, napi_value exports)
 	PG_EXPORT(env, exports, "objectMaps", object_maps);
 	PG_EXPORT(env, exports, "objectClose", object_close);
 	PG_EXPORT(env, exports, "programRunStats", program_run_stats);
+	PG_EXPORT(env, exports, "enableRunStats", enable_run_stats);
 	return napi_ok;
 }

@@ -28,7 +28,7 @@ export interface ApiOptions {
   /** Serve HTTPS with this PEM certificate (chain) and key. */
   tls?: { cert: string; key: string };
   /** Prometheus metrics, at `path` and at /api/v1/metrics. Default enabled at /metrics. */
-  metrics?: { enabled?: boolean; path?: string; processMetrics?: boolean };
+  metrics?: { enabled?: boolean; path?: string; processMetrics?: boolean; programRunTime?: boolean };
   /** SSE: heartbeat comment interval (default 15000 ms); bytes buffered per client before messages drop (default 1 MiB). */
   stream?: { heartbeatMs?: number; maxBufferedBytes?: number };
   /** Recent alerts kept for GET /alerts. Default 1000. */
@@ -59,6 +59,7 @@ export const API_OPTIONS_SCHEMA = {
         enabled: { type: 'boolean' },
         path: { type: 'string', pattern: '^/' },
         processMetrics: { type: 'boolean' },
+        programRunTime: { type: 'boolean' },
       },
     },
     stream: {
@@ -202,7 +203,10 @@ export class HttpApi {
     this.alerts = new AlertRing(opts.alerts?.max ?? 1000);
     this.processEvents = new ProcessEventStore(opts.processEvents);
     if (opts.metrics?.enabled !== false)
-      this.metrics = new AgentMetrics(agent, { processMetrics: opts.metrics?.processMetrics });
+      this.metrics = new AgentMetrics(agent, {
+        processMetrics: opts.metrics?.processMetrics,
+        programRunTime: opts.metrics?.programRunTime,
+      });
     this.app = Fastify({
       ...(https !== undefined ? { https } : {}),
       logger: false,
@@ -244,6 +248,7 @@ export class HttpApi {
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     for (const c of this.clients) c.reply.raw.end();
     this.clients.clear();
+    this.metrics?.close();
     await this.app.close();
   }
 

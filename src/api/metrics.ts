@@ -6,7 +6,12 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentStats, PolicyStatus } from '../agent.js';
 import type { Alert, PeregrineEvent } from '../events/types.js';
-import { bpfStatsEnabled, type ProgramRunStats, programRunStats } from '../kernel/index.js';
+import {
+  bpfStatsEnabled,
+  enableProgramRunStats,
+  type ProgramRunStats,
+  programRunStats,
+} from '../kernel/index.js';
 import type { OutputStats } from '../sinks/transport.js';
 
 /** What the metrics read from the agent at each scrape. */
@@ -20,6 +25,12 @@ export interface MetricsOptions {
   processMetrics?: boolean;
   /** One event in this many has its kernel-to-emit latency observed. Default 16. */
   latencySampleEvery?: number;
+  /**
+   * Count BPF program run time while the metrics exist (BPF_ENABLE_STATS,
+   * 5.8+): costs every program on the host two clock reads per run. Off by
+   * default; the counters also grow while the sysctl kernel.bpf_stats_enabled is 1.
+   */
+  programRunTime?: boolean;
 }
 
 /** The state read once per scrape, shared by every metric's collect(). */
@@ -46,6 +57,7 @@ export class AgentMetrics {
   private readonly alerts: Counter;
   private readonly eventLatency: Histogram;
   private readonly alertLatency: Histogram;
+  private runStats: { close(): void } | undefined;
 
   constructor(
     private readonly source: MetricsSource,
@@ -72,6 +84,13 @@ export class AgentMetrics {
       registers: [this.registry],
     });
     this.defineScraped();
+    if (opts.programRunTime === true) this.runStats = enableProgramRunStats();
+  }
+
+  /** Stops run-time counting if these metrics turned it on. */
+  close(): void {
+    this.runStats?.close();
+    this.runStats = undefined;
   }
 
   /** Called for every event the agent emits; cheap: a countdown, and one Date.parse per sample. */
@@ -94,7 +113,7 @@ export class AgentMetrics {
 
   /** The exposition text: the agent's counters read once, then every metric's collect(). */
   async text(): Promise<string> {
-    const bpfStats = bpfStatsEnabled();
+    const bpfStats = this.runStats !== undefined || bpfStatsEnabled();
     this.snap = {
       stats: this.source.stats(),
       policies: this.source.policyStatus(),
@@ -340,7 +359,7 @@ export class AgentMetrics {
     this.defineApi();
     this.gauge(
       'peregrine_bpf_stats_enabled',
-      '1 when the kernel counts BPF program run time (sysctl kernel.bpf_stats_enabled).',
+      '1 when the kernel counts BPF program run time (sysctl kernel.bpf_stats_enabled, or --bpf-stats).',
       [],
       (s, set) => set({}, s.bpfStats ? 1 : 0),
     );

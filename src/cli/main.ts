@@ -37,6 +37,8 @@ commands:
               --api-tls-cert FILE     serve HTTPS with this PEM certificate ...
               --api-tls-key FILE      ... and key
               --no-metrics            no Prometheus metrics on the API
+              --bpf-stats             count BPF program run time for the metrics (every program on the host
+                                      pays two clock reads per run while the agent runs)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
@@ -188,6 +190,7 @@ function parseRunArgs(args: string[]) {
       'api-tls-cert': { type: 'string' },
       'api-tls-key': { type: 'string' },
       'no-metrics': { type: 'boolean', default: false },
+      'bpf-stats': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -222,11 +225,12 @@ export function apiOptions(values: {
   'api-tls-cert'?: string;
   'api-tls-key'?: string;
   'no-metrics'?: boolean;
+  'bpf-stats'?: boolean;
 }): ApiOptions | undefined {
   const listen = values.api;
   if (listen === 'off') {
-    for (const f of ['api-token-file', 'api-tls-cert', 'api-tls-key'] as const)
-      if (values[f] !== undefined) throw new Error(`--${f} given with --api off`);
+    for (const f of ['api-token-file', 'api-tls-cert', 'api-tls-key', 'bpf-stats'] as const)
+      if (values[f] !== undefined && values[f] !== false) throw new Error(`--${f} given with --api off`);
     return undefined;
   }
   const cert = values['api-tls-cert'];
@@ -238,7 +242,7 @@ export function apiOptions(values: {
     listen: listen ?? DEFAULT_API_LISTEN,
     tokenFile: values['api-token-file'],
     tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
-    metrics: { enabled: values['no-metrics'] !== true },
+    metrics: { enabled: values['no-metrics'] !== true, programRunTime: values['bpf-stats'] === true },
     // The default address taken (a second agent, another service) is said, not fatal; one asked for is.
     bestEffort: listen === undefined,
   };

@@ -12,7 +12,7 @@ export { openHandles } from './native.js';
 export type { AttachOptions, ConstValue, LoadObserver, LoadReport, MapInfo, ProgramInfo } from './object.js';
 export { BpfObject } from './object.js';
 export type { ProgramRunStats } from './program-stats.js';
-export { bpfStatsEnabled, programRunStats } from './program-stats.js';
+export { bpfStatsEnabled, enableProgramRunStats, programRunStats } from './program-stats.js';
 export type { BatchHandler, RingBufferOptions, RingBufferStats } from './ring-buffer.js';
 export { forEachRecord, RingBuffer } from './ring-buffer.js';
 export { bpfLsmActive, findMount, readLockdown, readLsmList } from './sysfs.js';

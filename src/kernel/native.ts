@@ -113,6 +113,8 @@ export interface NativeAddon {
   objectMaps(obj: ObjectHandle): NativeMapInfo[];
   objectClose(obj: ObjectHandle): void;
   programRunStats(fd: number): NativeProgramRunStats | null;
+  /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): an fd that keeps run-time counting on while open. */
+  enableRunStats(): number;
 
   linkAttach(obj: ObjectHandle, program: string, kind: AttachKind, target?: string | number): LinkHandle;
   linkFd(link: LinkHandle): number;

@@ -373,6 +373,29 @@ spec:
     }
   });
 
+  test("--bpf-stats: program run counts grow for the agent's own programs while the metrics hold the stats fd", async () => {
+    const api = new HttpApi(rec.agent, {
+      listen: '127.0.0.1:0',
+      metrics: { programRunTime: true, processMetrics: false },
+    });
+    const url = await api.listen();
+    const runs = async () => {
+      const text = (await call(`${url}/metrics`)).text;
+      assert.match(text, /^peregrine_bpf_stats_enabled 1$/m);
+      return Number(
+        /^peregrine_bpf_program_runs_total\{program="handle_exec"\} (\d+)/m.exec(text)?.[1] ?? Number.NaN,
+      );
+    };
+    try {
+      const first = await runs();
+      assert.ok(first >= 0, 'handle_exec listed');
+      assert.deepEqual(await run(sh, ['-c', 'exit 0']), { code: 0, signal: null });
+      assert.ok((await runs()) > first, 'handle_exec ran and was counted');
+    } finally {
+      await api.close();
+    }
+  });
+
   test('TLS with a certificate and key (self-signed, made here)', {
     skip: !hasCommand('openssl') && 'openssl missing',
   }, async () => {
