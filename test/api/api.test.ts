@@ -14,6 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -369,6 +370,47 @@ spec:
         404,
       );
     } finally {
+      await api.close();
+    }
+  });
+
+  test("a slow SSE client loses messages (counted, then told) instead of growing the agent's memory", async () => {
+    const api = new HttpApi(rec.agent, {
+      listen: '127.0.0.1:0',
+      metrics: { enabled: false },
+      stream: { maxBufferedBytes: 64 * 1024 },
+    });
+    const url = new URL(await api.listen());
+    const sock = connect(Number(url.port), url.hostname);
+    try {
+      await new Promise<void>((r) => sock.once('connect', () => r()));
+      sock.write('GET /api/v1/stream?policy=api-test-files HTTP/1.1\r\nHost: x\r\n\r\n');
+      let text = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        text += d;
+      });
+      await waitUntil('stream open', () => text.includes('peregrine event stream'), 5000);
+      sock.pause(); // reads nothing more: the kernel's buffers fill, then the agent's
+      const flood = (n: number) =>
+        run(sh, ['-c', `i=0; while [ $i -lt ${n} ]; do : < ${data}; i=$((i+1)); done`]);
+      for (let round = 0; round < 10 && api.stats().stream.dropped === 0; round++) {
+        await flood(20_000);
+        await sleep(200);
+      }
+      assert.ok(api.stats().stream.dropped > 0, 'messages dropped for the slow client');
+      sock.resume();
+      const notice = /event: dropped\ndata: \{"dropped":(\d+)\}/;
+      // The notice rides on the first message the client gets once it has caught up.
+      for (let i = 0; i < 40 && !notice.test(text); i++) {
+        await sleep(250);
+        await flood(5);
+      }
+      assert.match(text, notice);
+      const told = Number(notice.exec(text)?.[1]);
+      assert.ok(told > 0 && told <= api.stats().stream.dropped);
+    } finally {
+      sock.destroy();
       await api.close();
     }
   });
