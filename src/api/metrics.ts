@@ -249,6 +249,19 @@ export class AgentMetrics {
         const r = s.stats.sensors.process.ring;
         if (r !== undefined) set({}, r[key]);
       };
+    this.gauge('peregrine_ring_buffer_size_bytes', 'Size of the ring buffer (pg_events).', [], (s, set) => {
+      const f = s.stats.sensors.process.ring_fill;
+      if (f !== undefined) set({}, f.size);
+    });
+    this.gauge(
+      'peregrine_ring_buffer_used_bytes',
+      'Bytes in the ring buffer the kernel produced and the agent has not consumed yet, at scrape time.',
+      [],
+      (s, set) => {
+        const f = s.stats.sensors.process.ring_fill;
+        if (f !== undefined) set({}, f.used);
+      },
+    );
     this.counter(
       'peregrine_ring_buffer_records_total',
       'Records consumed from the ring buffer.',

@@ -141,6 +141,8 @@ export interface NativeAddon {
   ): RingBufferHandle;
   ringbufDrain(rb: RingBufferHandle): void;
   ringbufStats(rb: RingBufferHandle): NativeRingBufferStats;
+  /** Bytes produced and not yet consumed, and the ring's size; null when fd is not a ring buffer map. */
+  ringbufFill(mapFd: number): { size: number; used: number } | null;
   ringbufClose(rb: RingBufferHandle): void;
 
   iterOpen(link: LinkHandle): IteratorHandle;

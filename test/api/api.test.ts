@@ -487,6 +487,9 @@ spec:
     assert.equal(metrics.status, 200);
     assert.match(String(metrics.headers['content-type']), /^text\/plain; version=0\.0\.4/);
     assert.match(metrics.text, /^peregrine_events_total\{kind="process\.exec"\} [1-9]/m);
+    // The ring buffer's fill is read from the kernel's producer and consumer positions.
+    assert.match(metrics.text, /^peregrine_ring_buffer_size_bytes 8388608$/m);
+    assert.match(metrics.text, /^peregrine_ring_buffer_used_bytes \d+$/m);
     assert.equal(
       (await call(`${base}/api/v1/metrics`)).text.includes('peregrine_policy_matches_total'),
       true,
