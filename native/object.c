@@ -755,6 +755,56 @@ static napi_value object_close(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/*
+ * programRunStats(fd) -> { id, name, runTimeNs, runCnt } | null: one loaded
+ * program's bpf_prog_info, read by fd. run_time_ns and run_cnt (5.1+) only
+ * grow while /proc/sys/kernel/bpf_stats_enabled is 1 (they cost two clock
+ * reads per run, so the kernel leaves them off); null when the fd is not a
+ * program the kernel describes.
+ */
+static napi_value program_run_stats(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], res;
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(pi);
+	uint32_t fd;
+
+	NAPI_CALL(env, pg_get_args(env, info, 1, argv));
+	if (!pg_get_u32(env, argv[0], &fd, "read program info", "fd"))
+		return NULL;
+	memset(&pi, 0, sizeof(pi));
+	if (bpf_obj_get_info_by_fd((int)fd, &pi, &len) ||
+	    len < offsetof(struct bpf_prog_info, run_cnt) + sizeof(pi.run_cnt)) {
+		NAPI_CALL(env, napi_get_null(env, &res));
+		return res;
+	}
+	NAPI_CALL(env, napi_create_object(env, &res));
+	NAPI_CALL(env, pg_set_f64(env, res, "id", pi.id));
+	NAPI_CALL(env, pg_set_str(env, res, "name", pi.name));
+	NAPI_CALL(env, pg_set_f64(env, res, "runTimeNs", (double)pi.run_time_ns));
+	NAPI_CALL(env, pg_set_f64(env, res, "runCnt", (double)pi.run_cnt));
+	return res;
+}
+
+/*
+ * enableRunStats() -> fd: BPF_ENABLE_STATS (5.8+). Run time and run count of
+ * every program on the host are counted while this fd (or the sysctl) is
+ * open; the kernel refcounts holders, so closing it never turns off what
+ * another holder asked for. The caller closes the fd.
+ */
+static napi_value enable_run_stats(napi_env env, napi_callback_info info)
+{
+	napi_value res;
+	int fd;
+
+	(void)info;
+	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (fd < 0)
+		return pg_throw_errno(env, "enable run stats", "", fd, NULL);
+	NAPI_CALL(env, napi_create_int32(env, fd, &res));
+	return res;
+}
+
 napi_status pg_object_init(napi_env env, napi_value exports)
 {
 	PG_EXPORT(env, exports, "objectOpen", object_open);
@@ -770,5 +820,7 @@ napi_status pg_object_init(napi_env env, napi_value exports)
 	PG_EXPORT(env, exports, "objectPrograms", object_programs);
 	PG_EXPORT(env, exports, "objectMaps", object_maps);
 	PG_EXPORT(env, exports, "objectClose", object_close);
+	PG_EXPORT(env, exports, "programRunStats", program_run_stats);
+	PG_EXPORT(env, exports, "enableRunStats", enable_run_stats);
 	return napi_ok;
 }

@@ -2,10 +2,13 @@
 // Ring buffer consumer on the libuv loop: epoll-driven, batched into one reused Buffer.
 #include "peregrine.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <uv.h>
 
 /*
@@ -340,6 +343,47 @@ static napi_value ringbuf_stats(napi_env env, napi_callback_info info)
 	return res;
 }
 
+/*
+ * ringbufFill(mapFd) -> { size, used } | null: bytes the kernel produced and
+ * nobody consumed yet, read from the ring's consumer and producer pages,
+ * mapped read-only for the call (libbpf before 1.3 has no
+ * ring__avail_data_size). null when the fd is not a ring buffer map.
+ */
+static napi_value ringbuf_fill(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], res;
+	struct bpf_map_info mi;
+	__u32 len = sizeof(mi);
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long *cons = MAP_FAILED, *prod = MAP_FAILED;
+	double used = -1;
+	uint32_t fd;
+
+	NAPI_CALL(env, pg_get_args(env, info, 1, argv));
+	if (!pg_get_u32(env, argv[0], &fd, "read ring buffer fill", "fd"))
+		return NULL;
+	memset(&mi, 0, sizeof(mi));
+	if (!bpf_obj_get_info_by_fd((int)fd, &mi, &len) && mi.type == BPF_MAP_TYPE_RINGBUF) {
+		cons = mmap(NULL, page, PROT_READ, MAP_SHARED, (int)fd, 0);
+		prod = mmap(NULL, page, PROT_READ, MAP_SHARED, (int)fd, page);
+		if (cons != MAP_FAILED && prod != MAP_FAILED)
+			used = (double)(__atomic_load_n(prod, __ATOMIC_ACQUIRE) -
+					__atomic_load_n(cons, __ATOMIC_ACQUIRE));
+		if (cons != MAP_FAILED)
+			munmap(cons, page);
+		if (prod != MAP_FAILED)
+			munmap(prod, page);
+	}
+	if (used < 0) {
+		NAPI_CALL(env, napi_get_null(env, &res));
+		return res;
+	}
+	NAPI_CALL(env, napi_create_object(env, &res));
+	NAPI_CALL(env, pg_set_f64(env, res, "size", mi.max_entries));
+	NAPI_CALL(env, pg_set_f64(env, res, "used", used));
+	return res;
+}
+
 /* ringbufClose(handle): idempotent, safe from inside the callback */
 static napi_value ringbuf_close(napi_env env, napi_callback_info info)
 {
@@ -359,5 +403,6 @@ napi_status pg_ringbuf_init(napi_env env, napi_value exports)
 	PG_EXPORT(env, exports, "ringbufDrain", ringbuf_drain);
 	PG_EXPORT(env, exports, "ringbufStats", ringbuf_stats);
 	PG_EXPORT(env, exports, "ringbufClose", ringbuf_close);
+	PG_EXPORT(env, exports, "ringbufFill", ringbuf_fill);
 	return napi_ok;
 }

@@ -26,7 +26,9 @@ if [ "${1:-}" = --test ]; then
 	# test/sinks/syslog.test.ts starts its own rsyslogd (RFC 5424 receiver).
 	[ -x /usr/sbin/rsyslogd ] || need="$need rsyslog"
 	ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need="$need rsyslog-gnutls"
-	# test/sinks/webhook.test.ts makes a throwaway certificate for its https server.
+	# test/api scrapes the agent with a real Prometheus.
+	command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
+	# test/sinks/webhook.test.ts and test/api make throwaway certificates for their TLS servers.
 	command -v openssl >/dev/null 2>&1 || need="$need openssl"
 fi
 if [ -n "$need" ]; then

@@ -4,9 +4,11 @@
 import { readlinkSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ControlServer, sendJson, socketPath } from './api/control.js';
+import { type ApiOptions, type ApiStats, HttpApi } from './api/http.js';
 import {
   ContainerEnricher,
   type ContainerEnricherOptions,
+  type ContainerListing,
   containerFilter,
   scopePolicies,
 } from './container/enrich.js';
@@ -91,6 +93,19 @@ export interface AgentOptions {
   outputs?: Outputs;
   /** How long stop() lets the outputs flush before counting what is left. Default 5000 ms. */
   outputsCloseMs?: number;
+  /** The HTTP API and metrics (src/api/http.ts, docs/api.md); undefined: off. */
+  api?: ApiOptions;
+}
+
+/**
+ * A consumer of the agent's output besides stdout: the HTTP API, the control
+ * socket's stream. It sees every event the agent emits except those only the
+ * rules' own policy selected, and every alert. `json()` is the event's JSON
+ * line, encoded once for stdout and every subscriber.
+ */
+export interface AgentSubscriber {
+  event?(ev: PeregrineEvent, ctx: EventContext, json: () => string): void;
+  alert?(alert: Alert, json: string): void;
 }
 
 /**
@@ -192,6 +207,10 @@ export interface StartReport {
   unsupported: string[];
   seeded: number;
   socket: string;
+  /** The HTTP API's URL ("https://127.0.0.1:9440"); "" when off or not started. */
+  api: string;
+  /** Why the API did not start (only with api.bestEffort; otherwise start() throws). */
+  apiError?: string;
   policies: string[];
   /** What the agent runs without; undefined when every sensor it needs loaded and attached. */
   degraded: DegradedStatus | undefined;
@@ -243,6 +262,8 @@ export interface AgentStats {
   policies: Array<{ name: string; matches: number }>;
   rules?: { alerts: number; collapser: ReturnType<Collapser['stats']>; engine: ReturnType<RuleSet['stats']> };
   sinks: { stdout?: SinkStats; streams: { clients: number; dropped: number }; outputs?: OutputStats[] };
+  /** The HTTP API: clients, losses and bounded stores (absent when the API is off). */
+  api?: ApiStats;
   containers?: ReturnType<ContainerEnricher['stats']>;
   /** 'degraded' while a sensor the agent needs failed to load or attach (see `degraded`). */
   health: 'ok' | 'degraded';
@@ -274,6 +295,10 @@ export class Agent {
   private currentSlots: RuleSlot[] | undefined;
   private control: ControlServer | undefined;
   private readonly streams = new Set<StreamClient>();
+  private streamSubscription: (() => void) | undefined;
+  // null while nobody subscribed, so the hot path tests one pointer.
+  private subscribers: AgentSubscriber[] | null = null;
+  private api: HttpApi | undefined;
   private streamDropped = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
@@ -382,12 +407,31 @@ export class Agent {
         throw err;
       }
     }
+    let api = '';
+    let apiError: string | undefined;
+    if (this.opts.api !== undefined) {
+      const server = new HttpApi(this, this.opts.api);
+      try {
+        api = await server.listen();
+        this.api = server;
+      } catch (err) {
+        await server.close();
+        // The default address taken (another agent, another service): said, not fatal.
+        if (this.opts.api.bestEffort === true) apiError = err instanceof Error ? err.message : String(err);
+        else {
+          await this.stop();
+          throw err;
+        }
+      }
+    }
     return {
       node: this.node.name,
       attached,
       unsupported: [...this.unsupported],
       seeded,
       socket,
+      api,
+      apiError,
       policies: this.policies.map((p) => p.metadata.name),
       degraded: this.degradedStatus(),
     };
@@ -640,6 +684,58 @@ export class Agent {
     return true;
   }
 
+  /**
+   * Parses a policy file's text (opts.parsePolicies) and adds or replaces its
+   * policies, all or nothing; throws the loader's or compiler's error,
+   * changing nothing. Says which of the rules applied a failed sensor keeps
+   * out of force.
+   */
+  applyPolicyText(
+    text: string,
+    file: string,
+  ): { applied: string[]; not_in_force: DegradedStatus['policy_rules'] } {
+    const parse = this.opts.parsePolicies;
+    if (parse === undefined) throw new Error('this agent cannot parse policy files');
+    const parsed = parse(text, file);
+    const names = new Set(parsed.map((p) => p.metadata.name));
+    this.applyPolicies([...this.policies.filter((p) => !names.has(p.metadata.name)), ...parsed]);
+    const notInForce = (this.degradedStatus()?.policy_rules ?? []).filter((r) => names.has(r.policy));
+    return { applied: [...names], not_in_force: notInForce };
+  }
+
+  /** Whether this agent can parse policy text (applyPolicyText). */
+  get parsesPolicies(): boolean {
+    return this.opts.parsePolicies !== undefined;
+  }
+
+  /**
+   * Switches one policy between monitor and enforce: the mode is a flag in
+   * the kernel's rule slots, so this rewrites maps, no program reloads.
+   * False when there is no such policy.
+   */
+  setPolicyMode(name: string, mode: Policy['spec']['mode']): boolean {
+    const i = this.policies.findIndex((p) => p.metadata.name === name);
+    if (i < 0) return false;
+    const next = [...this.policies];
+    next[i] = { ...next[i], spec: { ...next[i].spec, mode } };
+    this.applyPolicies(next);
+    return true;
+  }
+
+  /** Containers seen so far with their pods and the selector policies covering them. */
+  listContainers(): ContainerListing[] {
+    return this.containers?.list() ?? [];
+  }
+
+  /** Adds a consumer of events and alerts; returns its unsubscribe. */
+  subscribe(s: AgentSubscriber): () => void {
+    this.subscribers = [...(this.subscribers ?? []), s];
+    return () => {
+      const rest = (this.subscribers ?? []).filter((x) => x !== s);
+      this.subscribers = rest.length > 0 ? rest : null;
+    };
+  }
+
   policyStatus(): PolicyStatus[] {
     const counted = this.enforcer?.ruleCounts() ?? [];
     return this.policies.map((p) => {
@@ -703,7 +799,8 @@ export class Agent {
     this.opts.onEvent?.(ev, ctx);
     let jsonLine: string | undefined;
     // Events only the rules' own policy selected feed the rules; they are not printed.
-    const print = this.opts.onlyAlerts !== true && !(ev.policy !== undefined && onlyRulesPolicy(ev));
+    const internal = ev.policy !== undefined && onlyRulesPolicy(ev);
+    const print = this.opts.onlyAlerts !== true && !internal;
     if (print && this.sink !== undefined) {
       if (this.opts.output === 'compact') this.sink.push(encodeCompact(ev));
       else {
@@ -716,7 +813,14 @@ export class Agent {
       jsonLine ??= this.json.encode(ev, ctx);
       this.opts.outputs.offer({ kind: ev.kind, line: jsonLine, value: ev });
     }
-    if (this.streams.size > 0 && print) this.stream(ev, ctx, jsonLine);
+    const subs = this.subscribers;
+    if (subs !== null && !internal) {
+      const json = () => {
+        if (jsonLine === undefined) jsonLine = this.json.encode(ev, ctx);
+        return jsonLine;
+      };
+      for (let i = 0; i < subs.length; i++) subs[i].event?.(ev, ctx, json);
+    }
     const rules = this.opts.rules;
     if (rules !== undefined) {
       const found = rules.evaluate(ev);
@@ -747,19 +851,26 @@ export class Agent {
   private emitAlert(alert: Alert): void {
     this.alerts++;
     this.opts.onAlert?.(alert);
-    // One JSON encoding shared by stdout and every output.
+    // One JSON encoding shared by stdout, every output and every subscriber.
     const compact = this.opts.output === 'compact';
-    const json = (this.sink !== undefined && !compact) || this.opts.outputs !== undefined;
-    const line = json ? encodeAlert(alert) : '';
-    if (this.sink !== undefined) this.sink.push(compact ? encodeAlertCompact(alert) : line);
-    this.opts.outputs?.offer({ kind: 'alert', line, value: alert });
+    const subs = this.subscribers;
+    const needJson = (this.sink !== undefined && !compact) || this.opts.outputs !== undefined || subs !== null;
+    const json = needJson ? encodeAlert(alert) : '';
+    if (this.sink !== undefined) this.sink.push(compact ? encodeAlertCompact(alert) : json);
+    this.opts.outputs?.offer({ kind: 'alert', line: json, value: alert });
+    if (subs !== null) for (let i = 0; i < subs.length; i++) subs[i].alert?.(alert, json);
+  }
+
+  private streamAlert(alert: Alert, json: string): void {
     for (const c of this.streams) {
       if (c.res.writableLength > 16 * 1024 * 1024) this.streamDropped++;
-      else c.res.write(`${c.compact ? encodeAlertCompact(alert) : encodeAlert(alert)}\n`);
+      else c.res.write(`${c.compact ? encodeAlertCompact(alert) : json}\n`);
     }
   }
 
-  private stream(ev: PeregrineEvent, ctx: EventContext, jsonLine: string | undefined): void {
+  private stream(ev: PeregrineEvent, json: () => string): void {
+    // The stream shows what stdout would: with --only-alerts, alerts only.
+    if (this.opts.onlyAlerts === true) return;
     for (const c of this.streams) {
       if (!c.filter(ev)) continue;
       // A reader that falls behind loses lines (counted) instead of growing our memory.
@@ -767,8 +878,7 @@ export class Agent {
         this.streamDropped++;
         continue;
       }
-      if (!c.compact && jsonLine === undefined) jsonLine = this.json.encode(ev, ctx);
-      const line = c.compact ? encodeCompact(ev) : jsonLine;
+      const line = c.compact ? encodeCompact(ev) : json();
       c.res.write(`${line}\n`);
     }
   }
@@ -780,20 +890,13 @@ export class Agent {
     control.route('GET', '/v1/containers', (_req, res) => sendJson(res, 200, this.containers?.list() ?? []));
     control.route('POST', '/v1/policies', async (req, res, url) => {
       const text = await readBody(req);
-      const parse = this.opts.parsePolicies;
-      if (parse === undefined) return sendJson(res, 501, { error: 'this agent cannot parse policy files' });
-      let parsed: Policy[];
+      if (!this.parsesPolicies) return sendJson(res, 501, { error: 'this agent cannot parse policy files' });
       try {
-        parsed = parse(text, url.searchParams.get('file') ?? 'request');
-        const names = new Set(parsed.map((p) => p.metadata.name));
-        this.applyPolicies([...this.policies.filter((p) => !names.has(p.metadata.name)), ...parsed]);
+        // Rules of these policies that a failed sensor keeps out of force: the caller is told at once.
+        sendJson(res, 200, this.applyPolicyText(text, url.searchParams.get('file') ?? 'request'));
       } catch (err) {
-        return sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
+        sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
       }
-      // Rules of these policies that a failed sensor keeps out of force: the caller is told at once.
-      const applied = new Set(parsed.map((p) => p.metadata.name));
-      const notInForce = (this.degradedStatus()?.policy_rules ?? []).filter((r) => applied.has(r.policy));
-      sendJson(res, 200, { applied: [...applied], not_in_force: notInForce });
     });
     control.route('DELETE', '/v1/policies', (_req, res, url) => {
       const name = url.searchParams.get('name') ?? '';
@@ -814,7 +917,16 @@ export class Agent {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       res.flushHeaders();
       this.streams.add(client);
-      req.on('close', () => this.streams.delete(client));
+      this.streamSubscription ??= this.subscribe({
+        event: (ev, _ctx, json) => this.stream(ev, json),
+        alert: (alert, json) => this.streamAlert(alert, json),
+      });
+      req.on('close', () => {
+        this.streams.delete(client);
+        if (this.streams.size > 0) return;
+        this.streamSubscription?.();
+        this.streamSubscription = undefined;
+      });
     });
   }
 
@@ -841,6 +953,7 @@ export class Agent {
         outputs: this.opts.outputs?.stats(),
       },
       containers: this.containers?.stats(),
+      api: this.api?.stats(),
       health: this.failures.size > 0 ? 'degraded' : 'ok',
       degraded: this.degradedStatus(),
     };
@@ -857,6 +970,8 @@ export class Agent {
     const stats = this.stats();
     for (const c of this.streams) c.res.end();
     this.streams.clear();
+    await this.api?.close();
+    this.api = undefined;
     await this.control?.close();
     this.control = undefined;
     for (const s of this.sensors) s.close();

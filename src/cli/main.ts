@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The `peregrine` command line: parses arguments and hands off to one command.
 import { parseArgs } from 'node:util';
+import { type ApiOptions, DEFAULT_API_LISTEN, parseListen } from '../api/http.js';
 import { removePinnedState } from '../enforce/pin.js';
 import { containersCommand } from './containers.js';
 import { EXIT_OK, EXIT_USAGE } from './exit.js';
@@ -34,6 +35,13 @@ commands:
                                       or --sink webhook:url=https://siem.example/hook,secretFile=/etc/pg/key (repeatable)
               --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
                                       write this node's attestation into their status (docs/kubernetes.md)
+              --api HOST:PORT|off     HTTP API and /metrics (default 127.0.0.1:9440; docs/api.md)
+              --api-token-file FILE   bearer token clients must send (required off loopback)
+              --api-tls-cert FILE     serve HTTPS with this PEM certificate ...
+              --api-tls-key FILE      ... and key
+              --no-metrics            no Prometheus metrics on the API
+              --bpf-stats             count BPF program run time for the metrics (every program on the host
+                                      pays two clock reads per run while the agent runs)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
@@ -182,6 +190,12 @@ function parseRunArgs(args: string[]) {
       kubernetes: { type: 'boolean', default: false },
       config: { type: 'string' },
       sink: { type: 'string', multiple: true },
+      api: { type: 'string' },
+      'api-token-file': { type: 'string' },
+      'api-tls-cert': { type: 'string' },
+      'api-tls-key': { type: 'string' },
+      'no-metrics': { type: 'boolean', default: false },
+      'bpf-stats': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -207,5 +221,36 @@ function parseRunArgs(args: string[]) {
     kubernetes: values.kubernetes === true,
     configPath: values.config,
     sinkSpecs: values.sink ?? [],
+    api: apiOptions(values),
+  };
+}
+
+/** The HTTP API's options from the run flags; undefined for --api off. */
+export function apiOptions(values: {
+  api?: string;
+  'api-token-file'?: string;
+  'api-tls-cert'?: string;
+  'api-tls-key'?: string;
+  'no-metrics'?: boolean;
+  'bpf-stats'?: boolean;
+}): ApiOptions | undefined {
+  const listen = values.api;
+  if (listen === 'off') {
+    for (const f of ['api-token-file', 'api-tls-cert', 'api-tls-key', 'bpf-stats'] as const)
+      if (values[f] !== undefined && values[f] !== false) throw new Error(`--${f} given with --api off`);
+    return undefined;
+  }
+  const cert = values['api-tls-cert'];
+  const key = values['api-tls-key'];
+  if ((cert === undefined) !== (key === undefined))
+    throw new Error('--api-tls-cert and --api-tls-key go together');
+  if (listen !== undefined) parseListen(listen); // a clear error before anything loads
+  return {
+    listen: listen ?? DEFAULT_API_LISTEN,
+    tokenFile: values['api-token-file'],
+    tls: cert !== undefined && key !== undefined ? { cert, key } : undefined,
+    metrics: { enabled: values['no-metrics'] !== true, programRunTime: values['bpf-stats'] === true },
+    // The default address taken (a second agent, another service) is said, not fatal; one asked for is.
+    bestEffort: listen === undefined,
   };
 }

@@ -98,8 +98,12 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       (outputConfigList.length > 0
         ? `; outputs ${outputConfigList.map((o) => `${o.name} (${o.type})`).join(', ')}`
         : '') +
-      '\n',
+      `; API ${report.api || 'off'}\n`,
   );
+  if (report.apiError !== undefined)
+    process.stderr.write(
+      `peregrine: API not started: ${report.apiError} (--api HOST:PORT to choose another)\n`,
+    );
   let k8s: PolicyController | undefined;
   if (kube !== undefined) {
     k8s = new PolicyController({

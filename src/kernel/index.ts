@@ -11,6 +11,8 @@ export type { OpenHandleCounts } from './native.js';
 export { openHandles } from './native.js';
 export type { AttachOptions, ConstValue, LoadObserver, LoadReport, MapInfo, ProgramInfo } from './object.js';
 export { BpfObject } from './object.js';
+export type { ProgramRunStats } from './program-stats.js';
+export { bpfStatsEnabled, enableProgramRunStats, programRunStats } from './program-stats.js';
 export type { BatchHandler, RingBufferOptions, RingBufferStats } from './ring-buffer.js';
 export { forEachRecord, RingBuffer } from './ring-buffer.js';
 export { bpfLsmActive, findMount, readLockdown, readLsmList } from './sysfs.js';

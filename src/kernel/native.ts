@@ -43,6 +43,15 @@ export interface NativeProgramStats {
   insns: Buffer | null;
 }
 
+/** A loaded program's run counters from bpf_prog_info (they grow only while kernel.bpf_stats_enabled is 1). */
+export interface NativeProgramRunStats {
+  id: number;
+  /** The kernel's copy of the name: the first 15 characters. */
+  name: string;
+  runTimeNs: number;
+  runCnt: number;
+}
+
 export interface NativeObjectStats {
   /** Wall time of the load (bpf_object__load), in microseconds; 0 before load. */
   loadUs: number;
@@ -103,6 +112,9 @@ export interface NativeAddon {
   objectPrograms(obj: ObjectHandle): NativeProgramInfo[];
   objectMaps(obj: ObjectHandle): NativeMapInfo[];
   objectClose(obj: ObjectHandle): void;
+  programRunStats(fd: number): NativeProgramRunStats | null;
+  /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): an fd that keeps run-time counting on while open. */
+  enableRunStats(): number;
 
   linkAttach(obj: ObjectHandle, program: string, kind: AttachKind, target?: string | number): LinkHandle;
   linkFd(link: LinkHandle): number;
@@ -129,6 +141,8 @@ export interface NativeAddon {
   ): RingBufferHandle;
   ringbufDrain(rb: RingBufferHandle): void;
   ringbufStats(rb: RingBufferHandle): NativeRingBufferStats;
+  /** Bytes produced and not yet consumed, and the ring's size; null when fd is not a ring buffer map. */
+  ringbufFill(mapFd: number): { size: number; used: number } | null;
   ringbufClose(rb: RingBufferHandle): void;
 
   iterOpen(link: LinkHandle): IteratorHandle;

@@ -28,10 +28,12 @@ export class RingBuffer {
   readonly map: string;
   #handle: RingBufferHandle | undefined;
   #last: RingBufferStats | undefined;
+  readonly #mapFd: number;
 
   /** Starts consuming `map` (a ringbuf map of a loaded object; requires 5.8+). Close it when done. */
   constructor(map: BpfMap, onBatch: BatchHandler, options: RingBufferOptions = {}) {
     this.map = map.name;
+    this.#mapFd = map.fd;
     try {
       this.#handle = native().ringbufOpen(map.fd, onBatch, {
         batchBytes: options.batchBytes,
@@ -57,6 +59,11 @@ export class RingBuffer {
    * delivered by the timer), consume rounds with records (batches), JS
    * callbacks, records dropped as larger than the batch (oversize).
    */
+  /** How full the ring is now: bytes the kernel produced that the consumer has not read yet. */
+  fill(): { size: number; used: number } | undefined {
+    return this.#handle ? (native().ringbufFill(this.#mapFd) ?? undefined) : undefined;
+  }
+
   stats(): RingBufferStats {
     return this.#handle ? native().ringbufStats(this.#handle) : (this.#last as RingBufferStats);
   }

@@ -71,6 +71,8 @@ export interface ProcessSensorStats {
   /** Exits of identities the cache no longer knew (emitted with ids only). */
   exit_unresolved: number;
   ring: RingBufferStats | undefined;
+  /** pg_events now: its size and the bytes waiting to be consumed. */
+  ring_fill?: { size: number; used: number };
 }
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit', 'handle_cgroup_mkdir'] as const;
@@ -336,6 +338,7 @@ export class ProcessSensor {
       unknown_types: this.counters.unknown_types,
       exit_unresolved: this.counters.exit_unresolved,
       ring: this.ring?.stats(),
+      ring_fill: this.ring?.fill(),
     };
   }
 
