@@ -854,7 +854,8 @@ export class Agent {
     // One JSON encoding shared by stdout, every output and every subscriber.
     const compact = this.opts.output === 'compact';
     const subs = this.subscribers;
-    const needJson = (this.sink !== undefined && !compact) || this.opts.outputs !== undefined || subs !== null;
+    const needJson =
+      (this.sink !== undefined && !compact) || this.opts.outputs !== undefined || subs !== null;
     const json = needJson ? encodeAlert(alert) : '';
     if (this.sink !== undefined) this.sink.push(compact ? encodeAlertCompact(alert) : json);
     this.opts.outputs?.offer({ kind: 'alert', line: json, value: alert });
