@@ -31,6 +31,8 @@ commands:
               --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
               --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
                                       write this node's attestation into their status (docs/kubernetes.md)
+              --default-mode enforce|monitor  mode of policies that set no spec.mode (default enforce);
+                                      monitor: report what they would do, block nothing
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
@@ -177,11 +179,16 @@ function parseRunArgs(args: string[]) {
       'protect-self': { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
       kubernetes: { type: 'boolean', default: false },
+      'default-mode': { type: 'string' },
     },
     strict: true,
   });
   if (values.output !== 'json' && values.output !== 'compact') {
     throw new Error(`--output wants json or compact, got ${values.output}`);
+  }
+  const defaultMode = values['default-mode'];
+  if (defaultMode !== undefined && defaultMode !== 'enforce' && defaultMode !== 'monitor') {
+    throw new Error(`--default-mode wants enforce or monitor, got ${defaultMode}`);
   }
   return {
     output: values.output as 'json' | 'compact',
@@ -200,5 +207,6 @@ function parseRunArgs(args: string[]) {
     protectSelf: values['protect-self'] === true,
     watch: values.watch === true,
     kubernetes: values.kubernetes === true,
+    defaultMode: defaultMode as 'enforce' | 'monitor' | undefined,
   };
 }

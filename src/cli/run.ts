@@ -26,13 +26,18 @@ export interface RunOptions
   watch?: boolean;
   /** Apply the cluster's ClusterPolicy objects alongside the files' policies (src/k8s/policies.ts). */
   kubernetes?: boolean;
+  /** Mode of every policy (files, API, cluster) whose spec sets none; default enforce. */
+  defaultMode?: 'enforce' | 'monitor';
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
   // Read before anything loads: outside a pod --kubernetes fails at once, with nothing attached.
   const kube = opts.kubernetes === true ? new KubeClient(inClusterConfig()) : undefined;
+  const loadOpts = { defaultMode: opts.defaultMode };
   let policies: Policy[] =
-    opts.policyPaths.length > 0 ? opts.policyPaths.flatMap((p) => loadPolicyPath(p)) : loadDefaultPolicy();
+    opts.policyPaths.length > 0
+      ? opts.policyPaths.flatMap((p) => loadPolicyPath(p, loadOpts))
+      : loadDefaultPolicy(loadOpts);
   const rules =
     opts.rulePaths === null
       ? undefined
@@ -50,7 +55,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const agent = new Agent({
     ...opts,
     policies,
-    parsePolicies: loadPolicyText,
+    parsePolicies: (text, file) => loadPolicyText(text, file, loadOpts),
     rules,
     onEvent:
       recorder !== undefined
@@ -75,6 +80,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       client: kube,
       target: agent,
       node: report.node,
+      defaultMode: opts.defaultMode,
       // The files' policies (or the embedded default) stay applied under the cluster's.
       base: () => policies,
     });
@@ -89,7 +95,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
         what: 'policies',
         paths: opts.policyPaths,
         reload: () => {
-          const next = opts.policyPaths.flatMap((p) => loadPolicyPath(p));
+          const next = opts.policyPaths.flatMap((p) => loadPolicyPath(p, loadOpts));
           agent.applyPolicies([...next, ...(k8s?.policies() ?? [])]);
           policies = next;
           return next.map((p) => p.metadata.name).join(', ') || 'none';
