@@ -24,6 +24,8 @@ command -v python3 >/dev/null 2>&1 || need="$need python3"
 # `npm test` (bootstrap.sh --test) also needs the real servers and tools its tests drive.
 if [ "${1:-}" = --test ]; then
 	:
+	# helm and kubectl come zipped inside an npm package (test/kubernetes/tools.ts).
+	command -v unzip >/dev/null 2>&1 || need="$need unzip"
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then
