@@ -29,10 +29,10 @@ commands:
               --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
               --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
               --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
-              --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
+              --kubernetes            also apply the cluster's ClusterPolicy and Policy objects (in-cluster config) and
                                       write this node's attestation into their status (docs/kubernetes.md)
-              --default-mode enforce|monitor  mode of policies that set no spec.mode (default enforce);
-                                      monitor: report what they would do, block nothing
+              --default-mode MODE     enforce|monitor: mode of every policy that sets no spec.mode
+                                      (default enforce; monitor reports what it would block)
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token

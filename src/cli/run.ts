@@ -24,7 +24,7 @@ export interface RunOptions
   recordPath?: string;
   /** Re-apply the policy and rule paths when they change (src/cli/watch.ts). */
   watch?: boolean;
-  /** Apply the cluster's ClusterPolicy objects alongside the files' policies (src/k8s/policies.ts). */
+  /** Apply the cluster's ClusterPolicy and Policy objects alongside the files' policies (src/k8s/policies.ts). */
   kubernetes?: boolean;
   /** Mode of every policy (files, API, cluster) whose spec sets none; default enforce. */
   defaultMode?: 'enforce' | 'monitor';
@@ -85,7 +85,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       base: () => policies,
     });
     k8s.start();
-    process.stderr.write('peregrine: applying ClusterPolicy objects from the API server\n');
+    process.stderr.write('peregrine: applying ClusterPolicy and Policy objects from the API server\n');
   }
   let watcher: ConfigWatcher | undefined;
   if (opts.watch === true) {
