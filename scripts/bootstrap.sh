@@ -30,6 +30,8 @@ if [ "${1:-}" = --test ]; then
 	command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
 	# test/sinks/webhook.test.ts and test/api make throwaway certificates for their TLS servers.
 	command -v openssl >/dev/null 2>&1 || need="$need openssl"
+	# helm and kubectl come zipped inside an npm package (test/kubernetes/tools.ts).
+	command -v unzip >/dev/null 2>&1 || need="$need unzip"
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then

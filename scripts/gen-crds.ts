@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Generates the Kubernetes CustomResourceDefinitions of Policy and ClusterPolicy from the JSON
 // Schema the policy loader validates with (src/policy/schema.ts), so the API server and the loader
-// agree on the shape of a policy. `--check` exits 1 when the committed files differ.
+// agree on the shape of a policy; written to deploy/kubernetes/crds and the Helm chart's crds/.
+// `--check` exits 1 when a committed file differs.
 //
 //   node dist/scripts/gen-crds.js [--check] [--out DIR]
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { API_VERSION, policySchema } from '../src/policy/schema.js';
@@ -212,6 +213,12 @@ export function crdObject(k: CrdKind): Schema {
   };
 }
 
+/**
+ * Where the CRDs are written: the plain manifests, and the Helm chart's crds/ (Helm installs that
+ * directory before the templates). Both get the same text, so the two installs cannot disagree.
+ */
+export const CRD_DIRS = [join('deploy', 'kubernetes', 'crds'), join('deploy', 'helm', 'peregrine', 'crds')];
+
 /** File name → text of every generated CRD. */
 export function renderCrds(): Map<string, string> {
   const out = new Map<string, string>();
@@ -228,19 +235,19 @@ export function renderCrds(): Map<string, string> {
 
 function main(argv: string[]): number {
   let check = false;
-  let dir = join(packageRoot(), 'deploy', 'kubernetes', 'crds');
+  let dirs = CRD_DIRS.map((d) => join(packageRoot(), d));
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--check') check = true;
-    else if (a === '--out') dir = argv[++i];
+    else if (a === '--out') dirs = [argv[++i]];
     else {
       process.stdout.write('usage: gen-crds [--check] [--out DIR]\n');
       return a === '-h' || a === '--help' ? 0 : 2;
     }
   }
   let stale = 0;
-  for (const [name, text] of renderCrds()) {
-    const file = join(dir, name);
+  const files = [...renderCrds()].flatMap(([name, text]) => dirs.map((d) => [join(d, name), text]));
+  for (const [file, text] of files) {
     const rel = relative(packageRoot(), file);
     if (check) {
       const have = existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -252,6 +259,7 @@ function main(argv: string[]): number {
       }
       continue;
     }
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
     process.stdout.write(`gen-crds: wrote ${rel}\n`);
   }

@@ -33,8 +33,10 @@ commands:
               --config FILE           agent config file: outputs (docs/outputs.md); any error rejects it whole
               --sink TYPE:KEY=VALUE,...  one more output, e.g. --sink file:path=/var/log/peregrine/events.json
                                       or --sink webhook:url=https://siem.example/hook,secretFile=/etc/pg/key (repeatable)
-              --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
+              --kubernetes            also apply the cluster's ClusterPolicy and Policy objects (in-cluster config) and
                                       write this node's attestation into their status (docs/kubernetes.md)
+              --default-mode MODE     enforce|monitor: mode of every policy that sets no spec.mode
+                                      (default enforce; monitor reports what it would block)
               --api HOST:PORT|off     HTTP API and /metrics (default 127.0.0.1:9440; docs/api.md)
               --api-token-file FILE   bearer token clients must send (required off loopback)
               --api-tls-cert FILE     serve HTTPS with this PEM certificate ...
@@ -196,11 +198,16 @@ function parseRunArgs(args: string[]) {
       'api-tls-key': { type: 'string' },
       'no-metrics': { type: 'boolean', default: false },
       'bpf-stats': { type: 'boolean', default: false },
+      'default-mode': { type: 'string' },
     },
     strict: true,
   });
   if (values.output !== 'json' && values.output !== 'compact') {
     throw new Error(`--output wants json or compact, got ${values.output}`);
+  }
+  const defaultMode = values['default-mode'];
+  if (defaultMode !== undefined && defaultMode !== 'enforce' && defaultMode !== 'monitor') {
+    throw new Error(`--default-mode wants enforce or monitor, got ${defaultMode}`);
   }
   return {
     output: values.output as 'json' | 'compact',
@@ -221,6 +228,7 @@ function parseRunArgs(args: string[]) {
     kubernetes: values.kubernetes === true,
     configPath: values.config,
     sinkSpecs: values.sink ?? [],
+    defaultMode: defaultMode as 'enforce' | 'monitor' | undefined,
     api: apiOptions(values),
   };
 }

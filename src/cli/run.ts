@@ -28,8 +28,10 @@ export interface RunOptions
   recordPath?: string;
   /** Re-apply the policy and rule paths when they change (src/cli/watch.ts). */
   watch?: boolean;
-  /** Apply the cluster's ClusterPolicy objects alongside the files' policies (src/k8s/policies.ts). */
+  /** Apply the cluster's ClusterPolicy and Policy objects alongside the files' policies (src/k8s/policies.ts). */
   kubernetes?: boolean;
+  /** Mode of every policy (files, API, cluster) whose spec sets none; default enforce. */
+  defaultMode?: 'enforce' | 'monitor';
   /** The agent config file (docs/outputs.md); rejected whole on any error, before anything loads. */
   configPath?: string;
   /** `--sink TYPE:KEY=VALUE,...` outputs, added to the config file's. */
@@ -53,8 +55,11 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   // Read before anything loads: outside a pod --kubernetes fails at once, with nothing attached.
   const kube = opts.kubernetes === true ? new KubeClient(inClusterConfig()) : undefined;
   const outputConfigList = outputConfigs(opts);
+  const loadOpts = { defaultMode: opts.defaultMode };
   let policies: Policy[] =
-    opts.policyPaths.length > 0 ? opts.policyPaths.flatMap((p) => loadPolicyPath(p)) : loadDefaultPolicy();
+    opts.policyPaths.length > 0
+      ? opts.policyPaths.flatMap((p) => loadPolicyPath(p, loadOpts))
+      : loadDefaultPolicy(loadOpts);
   const rules =
     opts.rulePaths === null
       ? undefined
@@ -77,7 +82,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     ...opts,
     outputs,
     policies,
-    parsePolicies: loadPolicyText,
+    parsePolicies: (text, file) => loadPolicyText(text, file, loadOpts),
     rules,
     onEvent:
       recorder !== undefined
@@ -110,11 +115,12 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       client: kube,
       target: agent,
       node: report.node,
+      defaultMode: opts.defaultMode,
       // The files' policies (or the embedded default) stay applied under the cluster's.
       base: () => policies,
     });
     k8s.start();
-    process.stderr.write('peregrine: applying ClusterPolicy objects from the API server\n');
+    process.stderr.write('peregrine: applying ClusterPolicy and Policy objects from the API server\n');
   }
   let watcher: ConfigWatcher | undefined;
   if (opts.watch === true) {
@@ -124,7 +130,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
         what: 'policies',
         paths: opts.policyPaths,
         reload: () => {
-          const next = opts.policyPaths.flatMap((p) => loadPolicyPath(p));
+          const next = opts.policyPaths.flatMap((p) => loadPolicyPath(p, loadOpts));
           agent.applyPolicies([...next, ...(k8s?.policies() ?? [])]);
           policies = next;
           return next.map((p) => p.metadata.name).join(', ') || 'none';

@@ -209,6 +209,8 @@ export class ContainerEnricher {
   private held: Held[] = [];
   private holdTimer: NodeJS.Timeout | undefined;
   private selectors = new Map<string, LabelSelector>();
+  /** Names of the namespaced Kubernetes Policies among them (never cover a pending container). */
+  private namespaced = new Set<string>();
   /** Last ids per selector policy, as a string, to notice changes. */
   private lastSets = new Map<string, string>();
   private recomputeQueued = false;
@@ -415,13 +417,18 @@ export class ContainerEnricher {
     return l;
   }
 
-  /** Cgroup ids a selector covers now: matching containers, and those still being looked up. */
-  private idsFor(sel: LabelSelector): number[] {
+  /**
+   * Cgroup ids a selector covers now: matching containers, and those still being looked up —
+   * except for a namespaced policy (`pending` false), which must never act outside its namespace:
+   * it covers a container only once its pod is known.
+   */
+  private idsFor(sel: LabelSelector, pending = true): number[] {
     const ids: number[] = [];
     for (const k of this.known.values()) {
       const r = this.resolver.resolve(k.id, k.path.slice(k.path.lastIndexOf('/') + 1), 0);
-      if (r.pending) ids.push(k.id);
-      else if (r.container !== undefined && matchSelector(sel, this.labelsOf(r.container, r.pod)))
+      if (r.pending) {
+        if (pending) ids.push(k.id);
+      } else if (r.container !== undefined && matchSelector(sel, this.labelsOf(r.container, r.pod)))
         ids.push(k.id);
     }
     return ids.sort((a, b) => a - b);
@@ -430,13 +437,16 @@ export class ContainerEnricher {
   /** Policies as the kernel gets them: selector policies narrowed to their cgroup ids. Remembers the selectors. */
   scope(policies: readonly Policy[]): Policy[] {
     this.selectors = new Map();
-    for (const p of policies)
+    this.namespaced = new Set();
+    for (const p of policies) {
       if (p.spec.selector !== undefined)
         this.selectors.set(p.metadata.name, p.spec.selector as LabelSelector);
+      if (p.metadata.namespace !== undefined) this.namespaced.add(p.metadata.name);
+    }
     const now = Date.now();
     const sets = new Map<string, string>();
     const out = scopePolicies(policies, (p) => {
-      const ids = this.idsFor(p.spec.selector as LabelSelector);
+      const ids = this.idsFor(p.spec.selector as LabelSelector, p.metadata.namespace === undefined);
       sets.set(p.metadata.name, ids.join(','));
       for (const id of ids) {
         const k = this.known.get(id);
@@ -471,7 +481,8 @@ export class ContainerEnricher {
       if (this.closed || this.selectors.size === 0) return;
       let changed = false;
       for (const [name, sel] of this.selectors) {
-        if (this.lastSets.get(name) !== this.idsFor(sel).join(',')) changed = true;
+        if (this.lastSets.get(name) !== this.idsFor(sel, !this.namespaced.has(name)).join(','))
+          changed = true;
       }
       if (!changed) return;
       this.s.reapplies++;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The policy controller against a local HTTP server replaying API-server responses (list, watch
 // streams, server-side-apply status patches): no API server is installed here. It applies
-// ClusterPolicies all or nothing, refuses namespaced Policies, writes each node's attestation,
-// relists on 410 Gone and reconnects when the connection drops.
+// ClusterPolicies all or nothing and namespaced Policies scoped to their namespace, writes each
+// node's attestation, relists on 410 Gone and reconnects when the connection drops.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,15 @@ import { inClusterConfig, KubeClient, KubeError } from './client.js';
 import { type NodeStatus, PolicyController, type PolicyObject } from './policies.js';
 
 const GROUP = '/apis/peregrine.dev/v1alpha1';
+
+function nsPolicy(ns: string, name: string, generation: number, spec: unknown, rv = '1'): PolicyObject {
+  return {
+    apiVersion: 'peregrine.dev/v1alpha1',
+    kind: 'Policy',
+    metadata: { name, namespace: ns, generation, resourceVersion: rv },
+    spec,
+  };
+}
 
 function clusterPolicy(name: string, generation: number, spec: unknown, rv: string): PolicyObject {
   return {
@@ -125,8 +134,11 @@ class FakeApi {
     }
   }
 
+  /** The last entry written for `name` (a ClusterPolicy) or `namespace/name` (a Policy). */
   lastStatus(name: string): NodeStatus | undefined {
-    const p = this.patches.filter((x) => x.body.metadata.name === name).at(-1);
+    const key = (b: Patch['body']) =>
+      b.metadata.namespace === undefined ? b.metadata.name : `${b.metadata.namespace}/${b.metadata.name}`;
+    const p = this.patches.filter((x) => key(x.body) === name).at(-1);
     return p?.body.status.nodes[0];
   }
 
@@ -142,8 +154,12 @@ class FakeAgent {
   applied: Policy[][] = [];
   current: Policy[] = [];
   refuse = '';
+  /** Refuses any set holding a policy of this name (as the agent does for fallback: reject). */
+  refuseName = '';
   applyPolicies(p: Policy[]): void {
     if (this.refuse !== '') throw new Error(this.refuse);
+    if (p.some((x) => x.metadata.name === this.refuseName))
+      throw new Error(`resolve policy ${this.refuseName}: deny needs cgroup hooks (fallback: reject)`);
     this.applied.push(p);
     this.current = p;
   }
@@ -173,6 +189,7 @@ afterEach(async () => {
 
 async function setup(
   base?: () => Policy[],
+  defaultMode?: 'enforce' | 'monitor',
 ): Promise<{ api: FakeApi; agent: FakeAgent; ctl: PolicyController; logs: string[] }> {
   const api = new FakeApi();
   const server = await api.listen();
@@ -185,6 +202,7 @@ async function setup(
     backoffMs: 20,
     log: (l) => logs.push(l),
     base,
+    defaultMode,
   });
   cleanup.push(() => api.close());
   cleanup.push(() => ctl.stop());
@@ -251,12 +269,19 @@ describe('policy controller against recorded API responses', () => {
     assert.equal(agent.applied.length, 1);
     assert.deepEqual(
       agent.applied[0].map((p) => p.metadata),
-      [{ name: 'no-curl', labels: { team: 'sec' } }],
+      [
+        { name: 'no-curl', labels: { team: 'sec' } },
+        { name: 'team-a/ns-pol', namespace: 'team-a' },
+      ],
     );
     assert.equal(agent.applied[0][0].spec.rules[0].fallback, 'reject', 'the loader applied its defaults');
+    assert.equal(agent.applied[0][0].spec.selector, undefined, 'a ClusterPolicy stays node-wide');
+    assert.deepEqual(agent.applied[0][1].spec.selector, {
+      matchExpressions: [{ key: 'io.kubernetes.pod.namespace', operator: 'In', values: ['team-a'] }],
+    });
     assert.deepEqual(
       ctl.policies().map((p) => p.metadata.name),
-      ['no-curl'],
+      ['no-curl', 'team-a/ns-pol'],
     );
 
     const cp = api.patches.find((p) => p.body.metadata.name === 'no-curl') as Patch;
@@ -274,8 +299,10 @@ describe('policy controller against recorded API responses', () => {
 
     const ns = api.patches.find((p) => p.body.metadata.name === 'ns-pol') as Patch;
     assert.equal(ns.path.split('?')[0], `${GROUP}/namespaces/team-a/policies/ns-pol/status`);
-    assert.equal(ns.body.status.nodes[0].state, 'rejected');
-    assert.match(ns.body.status.nodes[0].message ?? '', /not applied yet/);
+    assert.deepEqual(ns.body.metadata, { name: 'ns-pol', namespace: 'team-a' });
+    assert.equal(ns.body.kind, 'Policy');
+    assert.equal(ns.body.status.nodes[0].state, 'enforced');
+    assert.equal(ns.body.status.nodes[0].observedGeneration, 1);
     await api.until(() => api.watchVersions.length === 2, 'both watches');
     assert.deepEqual(api.watchVersions.sort(), ['clusterpolicies@101', 'policies@101']);
   });
@@ -398,5 +425,92 @@ describe('policy controller against recorded API responses', () => {
     await api.until(() => api.watches.clusterpolicies.length === 2, 'second watch');
     assert.ok(api.watchVersions.includes('clusterpolicies@777'), api.watchVersions.join(', '));
     assert.equal(api.listCalls.clusterpolicies, 1, 'no relist');
+  });
+
+  test("a Policy named like another namespace's and like a ClusterPolicy: three policies, three statuses", async () => {
+    const { api, agent, ctl } = await setup();
+    api.lists.clusterpolicies = [clusterPolicy('same', 1, GOOD_SPEC, '90')];
+    api.lists.policies = [nsPolicy('team-a', 'same', 4, GOOD_SPEC), nsPolicy('team-b', 'same', 7, GOOD_SPEC)];
+    ctl.start();
+    await api.until(() => api.patches.length >= 3, 'three status patches');
+    assert.deepEqual(
+      agent.applied[0].map((p) => p.metadata.name),
+      ['same', 'team-a/same', 'team-b/same'],
+    );
+    const paths = api.patches.map((p) => p.path.split('?')[0]).sort();
+    assert.deepEqual(paths, [
+      `${GROUP}/clusterpolicies/same/status`,
+      `${GROUP}/namespaces/team-a/policies/same/status`,
+      `${GROUP}/namespaces/team-b/policies/same/status`,
+    ]);
+    assert.equal(api.lastStatus('team-a/same')?.observedGeneration, 4);
+    assert.equal(api.lastStatus('team-b/same')?.observedGeneration, 7);
+    assert.equal(api.lastStatus('same')?.state, 'enforced');
+  });
+
+  test("a namespace's Policy the loader refuses holds back only itself", async () => {
+    const { api, agent, ctl } = await setup();
+    api.lists.clusterpolicies = [clusterPolicy('no-curl', 1, GOOD_SPEC, '90')];
+    api.lists.policies = [
+      nsPolicy('team-a', 'broken', 1, BAD_SPEC),
+      nsPolicy('team-b', 'fine', 1, GOOD_SPEC),
+    ];
+    ctl.start();
+    await api.until(() => api.patches.length >= 3, 'three status patches');
+    assert.deepEqual(
+      agent.current.map((p) => p.metadata.name),
+      ['no-curl', 'team-b/fine'],
+    );
+    const broken = api.lastStatus('team-a/broken') as NodeStatus;
+    assert.equal(broken.state, 'rejected');
+    assert.match(broken.message ?? '', /^spec\.rules\[0\]\.match\.paths\.prefix\[0\]: /);
+    assert.equal(api.lastStatus('team-b/fine')?.state, 'enforced');
+  });
+
+  test("a namespace's Policy the agent refuses is held back; the cluster's changes still apply", async () => {
+    const { api, agent, ctl } = await setup();
+    api.lists.clusterpolicies = [clusterPolicy('no-curl', 1, GOOD_SPEC, '90')];
+    ctl.start();
+    await api.until(
+      () => api.watches.clusterpolicies.length === 1 && api.watches.policies.length === 1,
+      'watches',
+    );
+    await api.until(() => api.lastStatus('no-curl')?.state === 'enforced', 'first status');
+    agent.refuseName = 'team-a/needs-lsm';
+    api.send('policies', 'ADDED', nsPolicy('team-a', 'needs-lsm', 1, GOOD_SPEC, '150'));
+    await api.until(() => api.lastStatus('team-a/needs-lsm') !== undefined, 'status of the refused one');
+    const st = api.lastStatus('team-a/needs-lsm') as NodeStatus;
+    assert.equal(st.state, 'rejected');
+    assert.match(st.message ?? '', /^not applied: the agent refused the set with it: .*fallback: reject/);
+    api.send(
+      'clusterpolicies',
+      'MODIFIED',
+      clusterPolicy('no-curl', 2, { ...GOOD_SPEC, mode: 'monitor' }, '151'),
+    );
+    await api.until(() => api.lastStatus('no-curl')?.observedGeneration === 2, 'the ClusterPolicy change');
+    assert.deepEqual(
+      agent.current.map((p) => [p.metadata.name, p.spec.mode]),
+      [['no-curl', 'monitor']],
+    );
+  });
+
+  test('--default-mode monitor: a policy that sets no mode monitors, one that sets enforce enforces', async () => {
+    const { api, agent, ctl } = await setup(undefined, 'monitor');
+    const { mode: _, ...noMode } = GOOD_SPEC;
+    api.lists.clusterpolicies = [
+      clusterPolicy('no-curl', 1, noMode, '90'),
+      clusterPolicy('strict', 1, GOOD_SPEC, '91'),
+    ];
+    api.lists.policies = [nsPolicy('team-a', 'p', 1, noMode)];
+    ctl.start();
+    await api.until(() => agent.applied.length === 1, 'applied');
+    assert.deepEqual(
+      agent.applied[0].map((p) => [p.metadata.name, p.spec.mode]),
+      [
+        ['no-curl', 'monitor'],
+        ['strict', 'enforce'],
+        ['team-a/p', 'monitor'],
+      ],
+    );
   });
 });

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// Applies ClusterPolicy objects from the API server through the agent's applyPolicies (all or
-// nothing) and writes back each node's attestation into their status. Policy objects (namespaced)
-// are reported rejected: scoping a policy to its namespace's pods is not implemented, and applying
-// it node-wide would let a namespace's users act on every process of the node.
+// Applies ClusterPolicy objects (node-wide) and Policy objects (scoped to their namespace's pods)
+// from the API server through the agent's applyPolicies, and writes back each node's attestation
+// into their status.
 import type { PolicyStatus } from '../agent.js';
+import { SELECTOR_KEYS } from '../container/enrich.js';
 import { PolicyError } from '../policy/errors.js';
-import { loadPolicyText } from '../policy/load.js';
+import { type LoadOptions, loadPolicyText } from '../policy/load.js';
 import { API_VERSION } from '../policy/schema.js';
 import type { Policy } from '../policy/types.js';
 import { type KubeClient, KubeError, type WatchEvent } from './client.js';
@@ -21,6 +21,8 @@ export interface ControllerOptions {
   target: PolicyTarget;
   /** This node's name (status entry key, field manager). */
   node: string;
+  /** Mode of a policy whose spec sets none (`run --default-mode`); default enforce. */
+  defaultMode?: LoadOptions['defaultMode'];
   /** Policies applied alongside the cluster's (files given with --policy); default none. */
   base?: () => Policy[];
   /** First reconnect delay in ms, doubled per failure up to maxBackoffMs; default 500. */
@@ -61,18 +63,47 @@ const RESOURCES = {
 
 type Kind = keyof typeof RESOURCES;
 
-function keyOf(o: PolicyObject): string {
+/**
+ * An object's name in the agent: a ClusterPolicy by its name, a Policy as "namespace/name", so a
+ * Policy named like a ClusterPolicy, or like one in another namespace, never clashes with it.
+ */
+export function keyOf(o: PolicyObject): string {
   return o.metadata.namespace === undefined ? o.metadata.name : `${o.metadata.namespace}/${o.metadata.name}`;
 }
 
-/** A ClusterPolicy as the loader sees it: what it validates is the spec, not Kubernetes' metadata. */
-export function toPolicy(o: PolicyObject): Policy {
+/**
+ * A Policy or ClusterPolicy as the loader sees it: what it validates is the spec, not Kubernetes'
+ * metadata. A namespaced Policy comes back named "namespace/name", with its selector narrowed to
+ * the pods of its namespace (a policy without a selector selects the whole namespace), so its
+ * events and enforcement never reach a process outside that namespace.
+ */
+export function toPolicy(o: PolicyObject, options: LoadOptions = {}): Policy {
   const metadata: { name: string; labels?: Record<string, string> } = { name: o.metadata.name };
   if (o.metadata.labels !== undefined && Object.keys(o.metadata.labels).length > 0)
     metadata.labels = o.metadata.labels;
   const doc = { apiVersion: API_VERSION, kind: 'Policy', metadata, spec: o.spec };
-  const [p] = loadPolicyText(JSON.stringify(doc), `clusterpolicy/${o.metadata.name}`);
-  return p;
+  const ns = o.metadata.namespace;
+  const source = ns === undefined ? `clusterpolicy/${o.metadata.name}` : `policy/${ns}/${o.metadata.name}`;
+  const [p] = loadPolicyText(JSON.stringify(doc), source, options);
+  if (ns === undefined) return p;
+  const own = (p.spec.selector ?? {}) as LabelSelectorLike;
+  const selector: LabelSelectorLike = {
+    ...own,
+    matchExpressions: [
+      ...(own.matchExpressions ?? []),
+      { key: SELECTOR_KEYS.podNamespace, operator: 'In', values: [ns] },
+    ],
+  };
+  return {
+    ...p,
+    metadata: { ...p.metadata, name: keyOf(o), namespace: ns },
+    spec: { ...p.spec, selector: selector as Record<string, unknown> },
+  };
+}
+
+interface LabelSelectorLike {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
 }
 
 export class PolicyController {
@@ -86,7 +117,7 @@ export class PolicyController {
   /** Status entries last written, per object key: unchanged ones are not written again. */
   private readonly written = new Map<string, string>();
   private readonly log: (line: string) => void;
-  /** Generation of each ClusterPolicy in the last set the agent accepted. */
+  /** Generation of each object ("Kind/key") in the last set the agent accepted. */
   private applied = new Map<string, number | undefined>();
   /** The cluster's policies in that set. */
   private appliedPolicies: Policy[] = [];
@@ -176,49 +207,65 @@ export class PolicyController {
     // Until both kinds are listed, applying would drop the other kind's policies for a moment.
     if (this.synced < Object.keys(RESOURCES).length) return;
     const statuses = new Map<PolicyObject, Omit<NodeStatus, 'node' | 'lastUpdateTime'>>();
-    const policies: Policy[] = [];
-    const accepted: PolicyObject[] = [];
-    for (const o of this.objects.Policy.values()) {
-      statuses.set(o, {
-        state: 'rejected',
-        message:
-          "namespaced Policy objects are not applied yet (scoping to the namespace's pods is not implemented); use a ClusterPolicy",
-      });
-    }
-    for (const o of this.objects.ClusterPolicy.values()) {
-      try {
-        policies.push(toPolicy(o));
-        accepted.push(o);
-      } catch (e) {
-        const message = e instanceof PolicyError ? `${e.field ? `${e.field}: ` : ''}${e.reason}` : String(e);
-        statuses.set(o, { state: 'rejected', message });
+    const loadOpts: LoadOptions = { defaultMode: this.opts.defaultMode };
+    const cluster: Array<{ o: PolicyObject; p: Policy }> = [];
+    const namespaced: Array<{ o: PolicyObject; p: Policy }> = [];
+    let clusterRefused = false;
+    for (const kind of ['ClusterPolicy', 'Policy'] as const) {
+      for (const o of this.objects[kind].values()) {
+        try {
+          (kind === 'ClusterPolicy' ? cluster : namespaced).push({ o, p: toPolicy(o, loadOpts) });
+        } catch (e) {
+          const message =
+            e instanceof PolicyError ? `${e.field ? `${e.field}: ` : ''}${e.reason}` : String(e);
+          statuses.set(o, { state: 'rejected', message });
+          // ClusterPolicies go all or nothing; a namespace's broken Policy holds back only itself.
+          if (kind === 'ClusterPolicy') clusterRefused = true;
+        }
       }
     }
-    const refused = accepted.length < this.objects.ClusterPolicy.size;
+    const idOf = (o: PolicyObject) => `${o.kind}/${keyOf(o)}`;
+    const inForceNow = (o: PolicyObject) =>
+      this.applied.has(idOf(o)) && this.applied.get(idOf(o)) === o.metadata.generation;
     let applyError = '';
-    if (!refused) {
+    /** Namespaced objects left out of the set the agent took, and why. */
+    const heldBack = new Map<PolicyObject, string>();
+    const tryApply = (set: Array<{ o: PolicyObject; p: Policy }>): boolean => {
       try {
-        this.opts.target.applyPolicies([...(this.opts.base?.() ?? []), ...policies]);
-        this.applied = new Map(accepted.map((o) => [o.metadata.name, o.metadata.generation]));
-        this.appliedPolicies = policies;
+        this.opts.target.applyPolicies([...(this.opts.base?.() ?? []), ...set.map((x) => x.p)]);
+        this.applied = new Map(set.map((x) => [idOf(x.o), x.o.metadata.generation]));
+        this.appliedPolicies = set.map((x) => x.p);
+        return true;
       } catch (e) {
         applyError = (e as Error).message;
+        return false;
       }
+    };
+    if (!clusterRefused && !tryApply([...cluster, ...namespaced])) {
+      // The agent refused the set. Without the namespaced objects that changed since the last
+      // set (they are the likelier cause), the cluster's own changes still go through.
+      const changed = namespaced.filter((x) => !inForceNow(x.o));
+      const first = applyError;
+      if (changed.length > 0 && tryApply([...cluster, ...namespaced.filter((x) => inForceNow(x.o))])) {
+        for (const x of changed)
+          heldBack.set(x.o, `not applied: the agent refused the set with it: ${first}`);
+        applyError = '';
+      } else applyError = first;
     }
-    // All or nothing: while one object is refused, none is applied and the agent keeps what it
-    // had. An object whose generation is in force keeps its status; the others say why not.
+    // All or nothing: while a ClusterPolicy is refused, none is applied and the agent keeps what
+    // it had. An object whose generation is in force keeps its status; the others say why not.
     const inForce = new Map(this.opts.target.policyStatus().map((s) => [s.name, s]));
-    for (const o of accepted) {
-      if (refused || applyError !== '') {
-        if (this.applied.has(o.metadata.name) && this.applied.get(o.metadata.name) === o.metadata.generation)
-          continue;
+    for (const { o, p } of [...cluster, ...namespaced]) {
+      const held = heldBack.get(o);
+      if (clusterRefused || applyError !== '' || held !== undefined) {
+        if (inForceNow(o)) continue;
         statuses.set(o, {
           state: 'rejected',
-          message: applyError || 'not applied: another ClusterPolicy is refused (all or nothing)',
+          message: held ?? (applyError || 'not applied: another ClusterPolicy is refused (all or nothing)'),
         });
         continue;
       }
-      const s = inForce.get(o.metadata.name);
+      const s = inForce.get(p.metadata.name);
       statuses.set(o, {
         state: s?.enforcement ?? 'audit',
         rules: (s?.rules ?? []).map((r) => ({

@@ -159,6 +159,14 @@ test('defaults: mode enforce, rule names rule-<index>, action audit, fallback re
   assert.deepEqual(p.source, { file: 'd.yaml' });
 });
 
+test('defaultMode (run --default-mode) applies only where spec.mode is not set', () => {
+  const unset = policy('u', 'kinds: [process.exec]');
+  assert.equal(loadPolicyText(unset, 'u.yaml', { defaultMode: 'monitor' })[0].spec.mode, 'monitor');
+  const set = unset.replace('spec:\n', 'spec:\n  mode: enforce\n');
+  assert.notEqual(set, unset);
+  assert.equal(loadPolicyText(set, 's.yaml', { defaultMode: 'monitor' })[0].spec.mode, 'enforce');
+});
+
 test('values are normalised: capabilities to CAP_X, signals to SIGX, bare addresses to /32 and /128', () => {
   const [p] = loadPolicyText(
     policy(

@@ -26,6 +26,8 @@ import type { InNotIn, PathSelector, Policy, PolicyRule, RuleMatch } from './typ
 export interface LoadOptions {
   /** Cap on values in all match lists of one file together; default MAX_VALUES_PER_FILE (1,000,000). */
   maxValuesPerFile?: number;
+  /** Mode of a policy whose spec does not set one (`run --default-mode`); default enforce. */
+  defaultMode?: 'enforce' | 'monitor';
 }
 
 /** What `peregrine policy validate` prints: every error, and the policies of the files that validated. */
@@ -123,8 +125,8 @@ export function defaultPolicyPath(): string {
 }
 
 /** The policies `peregrine run` loads when given none. */
-export function loadDefaultPolicy(): Policy[] {
-  return loadPolicyPath(defaultPolicyPath());
+export function loadDefaultPolicy(options: LoadOptions = {}): Policy[] {
+  return loadPolicyPath(defaultPolicyPath(), options);
 }
 
 function unwrap(r: ValidationResult): Policy[] {
@@ -192,7 +194,7 @@ function checkFile(text: string, file: string, options: LoadOptions): FileResult
       );
     }
     if (issues.length === 0) {
-      result.policies.push(buildPolicy(data as RawPolicy, file));
+      result.policies.push(buildPolicy(data as RawPolicy, file, options.defaultMode));
       result.nameLines.push(locate(doc, lc, ['metadata', 'name'], false));
     }
   }
@@ -858,11 +860,11 @@ type RawRule = Omit<PolicyRule, 'name' | 'action' | 'match'> & {
   match?: RuleMatch;
 };
 
-function buildPolicy(raw: RawPolicy, file: string): Policy {
+function buildPolicy(raw: RawPolicy, file: string, defaultMode: Policy['spec']['mode'] = 'enforce'): Policy {
   const metadata: Policy['metadata'] = { name: raw.metadata.name };
   if (raw.metadata.labels !== undefined) metadata.labels = { ...raw.metadata.labels };
   const spec: Policy['spec'] = {
-    mode: raw.spec.mode ?? 'enforce',
+    mode: raw.spec.mode ?? defaultMode,
     rules: raw.spec.rules.map(buildRule),
   };
   if (raw.spec.selector !== undefined) spec.selector = raw.spec.selector;

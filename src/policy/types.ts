@@ -65,7 +65,15 @@ export interface PolicyRule {
 export interface Policy {
   apiVersion: 'peregrine.dev/v1alpha1';
   kind: 'Policy';
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    /**
+     * Set only for a namespaced Kubernetes Policy (src/k8s/policies.ts; files cannot set it): the
+     * policy acts on that namespace's pods only, and never on a container whose pod is unknown yet.
+     */
+    namespace?: string;
+  };
   spec: {
     mode: 'enforce' | 'monitor';
     rules: PolicyRule[];

@@ -13,6 +13,7 @@ import { controlRequest } from '../../src/api/control.js';
 import { formatCounters } from '../../src/cli/status.js';
 import type { ContainerListing } from '../../src/container/enrich.js';
 import type { Alert, PeregrineEvent } from '../../src/events/types.js';
+import { type PolicyObject, toPolicy } from '../../src/k8s/policies.js';
 import type { Policy } from '../../src/policy/types.js';
 import { loadRules } from '../../src/rules/index.js';
 import { type RecordingAgent, run as runProc, startAgent } from '../process/agent.js';
@@ -287,6 +288,65 @@ describe('containers through the real agent', { skip }, () => {
     assert.equal(a.agent.stats().events.user_filtered >= 0, true);
     rmSync('/tmp/pgnone-host', { force: true });
     a.agent.deletePolicy('pg-none');
+  });
+
+  test("a namespaced Kubernetes Policy acts on its namespace's pod only, not another namespace's", async () => {
+    // What `run --kubernetes` makes of the same Policy in the pod's namespace and in another one.
+    const obj = (ns: string): PolicyObject => ({
+      apiVersion: 'peregrine.dev/v1alpha1',
+      kind: 'Policy',
+      metadata: { name: `nsp-${sfx}`, namespace: ns, generation: 1 },
+      spec: {
+        mode: 'monitor',
+        rules: [{ name: 'opens', kinds: ['file.open'], match: { paths: { prefix: ['/tmp/pgnsp'] } } }],
+      },
+    });
+    const mine = toPolicy(obj('pgag'));
+    const theirs = toPolicy(obj(`other-${sfx}`));
+    a.agent.applyPolicy(mine);
+    a.agent.applyPolicy(theirs);
+    try {
+      const list = (await controlRequest(socket, 'GET', '/v1/containers')) as ContainerListing[];
+      // Other tests' policies may cover these containers too: look at this test's two only.
+      const ours = (id: string) =>
+        list.find((r) => r.container.id === id)?.policies.filter((n) => n.endsWith(`/nsp-${sfx}`));
+      assert.deepEqual(ours(pod.cid), [`pgag/nsp-${sfx}`], "the pod is in its namespace's set only");
+      assert.deepEqual(ours(ctrId), [], 'a container outside any pod is in neither');
+      const t0 = a.events.length;
+      run('ctr', ['task', 'exec', '--exec-id', `q${sfx}`, ctrId, 'sh', '-c', 'echo > /tmp/pgnsp-sib'], env);
+      writeFileSync('/tmp/pgnsp-host', 'x');
+      run(
+        'ctr',
+        [
+          '-n',
+          'k8s.io',
+          'task',
+          'exec',
+          '--exec-id',
+          `q${sfx}`,
+          pod.cid,
+          'sh',
+          '-c',
+          'echo > /tmp/pgnsp-pod',
+        ],
+        env,
+      );
+      const hit = await a.waitFor(
+        (e) => e.kind === 'file.open' && e.file?.path === '/tmp/pgnsp-pod',
+        10_000,
+        'the pod open',
+      );
+      assert.deepEqual(hit.policy?.names ?? [hit.policy?.name], [`pgag/nsp-${sfx}`]);
+      await new Promise((r) => setTimeout(r, 300));
+      const others = a.events
+        .slice(t0)
+        .filter((e) => e.file?.path === '/tmp/pgnsp-sib' || e.file?.path === '/tmp/pgnsp-host');
+      assert.deepEqual(others, [], 'no event for a container outside the namespace or the host');
+    } finally {
+      rmSync('/tmp/pgnsp-host', { force: true });
+      a.agent.deletePolicy(mine.metadata.name);
+      a.agent.deletePolicy(theirs.metadata.name);
+    }
   });
 
   test('containers started after the policy are covered from their first exec (ctr and a CRI pod)', async () => {

@@ -305,3 +305,58 @@ test('held events: bounded wait when the runtime never answers (counted)', async
     rmSync(s.root, { recursive: true, force: true });
   }
 });
+
+test('a namespaced Kubernetes Policy covers a container only once its pod is known to be in its namespace', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pg-enr-'));
+  mkdirSync(join(root, 'docker'));
+  const source = new GatedSource();
+  let reapplies = 0;
+  const cache = { parentOf: () => undefined } as unknown as ProcessCache;
+  const enr = new ContainerEnricher(
+    { cache, reapply: () => reapplies++, release: () => undefined },
+    {
+      resolver: { cgroupRoot: root, sources: { docker: source }, refreshIntervalMs: 0 },
+      startWaitMs: 0,
+    },
+  );
+  try {
+    await enr.start();
+    // What src/k8s/policies.ts makes of Policy "scoped" in namespace team-a.
+    const nsPolicy = (ns: string): Policy => {
+      const p = selPolicy();
+      return {
+        ...p,
+        metadata: { name: `${ns}/scoped`, namespace: ns },
+        spec: {
+          ...p.spec,
+          selector: {
+            matchLabels: { app: 'web' },
+            matchExpressions: [{ key: 'io.kubernetes.pod.namespace', operator: 'In', values: [ns] }],
+          },
+        },
+      };
+    };
+    const policies = [nsPolicy('team-a'), nsPolicy('team-b'), selPolicy()];
+    enr.scope(policies);
+    const id = 'd'.repeat(64);
+    mkdirSync(join(root, 'docker', id));
+    const cgid = statSync(join(root, 'docker', id)).ino;
+    await until('reapply on mkdir', () => reapplies === 1);
+    let scoped = enr.scope(policies);
+    const ids = (i: number) => scoped[i].spec.rules[0].match.cgroupIds?.in;
+    // Pending: the node-wide selector policy covers it (decided in user space); the namespaced
+    // ones do not, since the container may belong to any namespace.
+    assert.deepEqual(ids(0), [NO_CGROUP]);
+    assert.deepEqual(ids(1), [NO_CGROUP]);
+    assert.deepEqual(ids(2), [cgid]);
+    source.open({ app: 'web', 'io.kubernetes.pod.namespace': 'team-a' });
+    await until('reapply with the metadata', () => reapplies === 2);
+    scoped = enr.scope(policies);
+    assert.deepEqual(ids(0), [cgid], "team-a's policy covers team-a's pod");
+    assert.deepEqual(ids(1), [NO_CGROUP], "team-b's policy never does");
+    assert.deepEqual(ids(2), [cgid]);
+  } finally {
+    enr.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Kubernetes manifests under deploy/kubernetes: every object valid against the official OpenAPI
 // schemas (kubernetes-models; the Prometheus Operator's for the ServiceMonitor), and consistent with
-// each other, the systemd unit and the CRDs. No API server runs here; kubectl renders the
-// kustomization offline where it is installed.
+// each other, the systemd unit and the CRDs. No API server runs here; kubectl (tools.ts) renders
+// the kustomization offline.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authoriz
 import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { packageRoot } from '../../src/sensors/paths.js';
+import { kubeTools } from './tools.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: objects read from YAML, checked by the validators
 type Obj = any;
@@ -171,9 +172,12 @@ describe('deploy/kubernetes manifests', () => {
     const k = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
     const want = files.map((f) => relative(dir, f)).filter((f) => !f.startsWith('monitoring/'));
     assert.deepEqual([...k.resources].sort(), want.sort());
-    const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+    // kubectl from the npm layer package (tools.ts), else one on PATH.
+    const tools = kubeTools();
+    const kubectl = typeof tools === 'string' ? 'kubectl' : tools.kubectl;
+    const r = spawnSync(kubectl, ['kustomize', dir], { encoding: 'utf8' });
     if (r.error !== undefined) {
-      t.skip('kubectl not installed');
+      t.skip(`kubectl not available: ${typeof tools === 'string' ? tools : r.error.message}`);
       return;
     }
     assert.equal(r.status, 0, r.stderr);
