@@ -28,7 +28,7 @@ const HEX_ID = /^[0-9a-f]{12,}$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NUMBER = /^\d+$/;
 // A name with a numeric tail after a dot: out.1234, log.20261204 (rotations, pids).
-const NUMERIC_TAIL = /^(.+\.)\d{3,}$/;
+const NUMERIC_TAIL = /^(.+\.)\d+$/;
 
 /**
  * One path segment as a glob segment, and why; `why` is "" when the segment

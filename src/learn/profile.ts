@@ -125,7 +125,9 @@ export class Profile {
 
   observe(ev: PeregrineEvent): void {
     this.events++;
-    const who = ev.process.args.length > 0 ? ev.process.args.slice(0, 3).join(' ') : ev.process.binary;
+    const full = ev.process.args.length > 0 ? ev.process.args.slice(0, 3).join(' ') : ev.process.binary;
+    // Examples are for reading: a long `sh -c` script is cut.
+    const who = full.length > 60 ? `${full.slice(0, 57)}...` : full;
     const cap = /^[0-9a-f]{1,16}$/i.test(ev.process.cap.effective)
       ? BigInt(`0x${ev.process.cap.effective}`)
       : 0n;
