@@ -40,12 +40,12 @@ export function generaliseSegment(seg: string): { seg: string; why: string } {
   if (HEX_ID.test(seg)) return { seg: '*', why: `hex id "${seg}"` };
   if (TEMP_NAME.test(seg) && /\d/.test(seg)) return { seg: 'tmp*', why: `temporary name "${seg}"` };
   if (SO_VERSION.test(seg)) return { seg: seg.replace(SO_VERSION, '.so.*'), why: `library version "${seg}"` };
-  const tail = NUMERIC_TAIL.exec(seg);
-  if (tail !== null) return { seg: `${tail[1]}*`, why: `numeric suffix "${seg}"` };
   if (VERSION.test(seg)) {
     VERSION.lastIndex = 0;
     return { seg: seg.replace(VERSION, '$1.*'), why: `version "${seg}"` };
   }
+  const tail = NUMERIC_TAIL.exec(seg);
+  if (tail !== null) return { seg: `${tail[1]}*`, why: `numeric suffix "${seg}"` };
   return { seg, why: '' };
 }
 
