@@ -177,3 +177,16 @@ test('target matchers pick the workload out of a whole node stream', () => {
   assert.ok(targetMatcher({ cgroup: '/x', cgroupId: 4242 })(other));
   assert.ok(targetMatcher({ binary: '/bin/busybox' })(other));
 });
+
+test("capabilities come from the workload's own binaries, not from a runtime's init acting before the exec", () => {
+  const p = workload();
+  const init = ev('file.open', '/usr/bin/runc', {
+    file: { path: '/proc/1/setgroups', path_source: 'kernel', access: ['read'] },
+  });
+  init.process.cap.effective = '000001ffffffffff';
+  p.observe(init);
+  const { policy, report } = buildLearned(p, opts({ container: 'web' }));
+  const caps = policy.spec.rules.find((r) => r.name === 'capabilities')?.match.capabilities ?? [];
+  assert.ok(caps.includes('CAP_SYS_ADMIN'));
+  assert.ok(report.notes.some((n) => n.includes('/usr/bin/runc')));
+});

@@ -120,8 +120,8 @@ export class Profile {
   readonly unixPeers = new Map<string, Seen>();
   readonly listens = new Map<string, Seen>();
   readonly binds = new Map<string, Seen>();
-  /** OR of every effective capability mask seen. */
-  caps = 0n;
+  /** OR of the effective capability masks seen, per binary. */
+  readonly caps = new Map<string, bigint>();
 
   observe(ev: PeregrineEvent): void {
     this.events++;
@@ -131,7 +131,7 @@ export class Profile {
     const cap = /^[0-9a-f]{1,16}$/i.test(ev.process.cap.effective)
       ? BigInt(`0x${ev.process.cap.effective}`)
       : 0n;
-    this.caps |= cap;
+    this.caps.set(ev.process.binary, (this.caps.get(ev.process.binary) ?? 0n) | cap);
     switch (ev.kind) {
       case 'process.exec':
         note(this.binaries, ev.process.binary, who);
@@ -466,8 +466,21 @@ export function buildLearned(p: Profile, o: LearnOptions): { policy: Policy; rep
   });
   notes.push('listen: audited, not refused: no kernel hook refuses listen() here (docs/enforcement.md)');
 
-  // Capabilities: an exec while holding one never seen is killed.
-  const held = CAPABILITY_NAMES.filter((_, i) => (p.caps >> BigInt(i)) & 1n);
+  // Capabilities: an exec while holding one never seen is killed. Only the workload's own
+  // binaries count: a runtime's init (runc init) acts in the container's cgroup with every
+  // capability before it drops them and execs the workload, and its exec is never seen there.
+  let mask = 0n;
+  const own = new Set([...p.binaries.keys(), ...('binary' in t ? [t.binary] : [])]);
+  const others: string[] = [];
+  for (const [bin, m] of p.caps) {
+    if (own.has(bin)) mask |= m;
+    else others.push(bin);
+  }
+  if (others.length > 0)
+    notes.push(
+      `capabilities: not learned from processes whose exec was not seen in the workload (${others.sort(byValue).slice(0, 3).join(', ')})`,
+    );
+  const held = CAPABILITY_NAMES.filter((_, i) => (mask >> BigInt(i)) & 1n);
   const never = CAPABILITY_NAMES.filter((n) => !held.includes(n));
   for (const c of held)
     lines.push({
