@@ -2,6 +2,7 @@
 // The safety net: durations, the sliding window, one rollback per burst, monitor policies ignored.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadPolicyText, validatePolicyText } from './load.js';
 import { parseDuration, SafetyNet } from './safety.js';
 
 test('durations: ms, s, m, h and whole seconds; anything else is undefined', () => {
@@ -49,4 +50,18 @@ test('re-watching with the same settings keeps the count; new settings start ove
   assert.ok(net.record('p', 3) !== undefined, 'third within the window rolls back');
   net.watch([{ ...p, safety: { maxDenials: 5, window: '1m' } }]);
   assert.equal(net.state('p', { maxDenials: 5, window: '1m' }, 4)?.recent, 0);
+});
+
+const doc = (safety: string) =>
+  `apiVersion: peregrine.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: p\nspec:\n  safety: ${safety}\n  rules:\n    - kinds: [process.exec]\n      action: kill\n`;
+
+test('spec.safety loads as written; a bad one is an error with its field', () => {
+  const [p] = loadPolicyText(doc('{maxDenials: 10, window: 60s}'), 'p.yaml');
+  assert.deepEqual(p.spec.safety, { maxDenials: 10, window: '60s' });
+  const bad = validatePolicyText(doc('{maxDenials: 0, window: 1d, extra: 1}'), 'p.yaml');
+  assert.equal(bad.ok, false);
+  const text = bad.errors.map((e) => e.message).join('\n');
+  assert.match(text, /spec\.safety\.maxDenials/);
+  assert.match(text, /spec\.safety\.window: must be a duration like "60s"/);
+  assert.match(text, /spec\.safety\.extra: unknown field/);
 });
