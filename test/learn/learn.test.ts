@@ -13,6 +13,7 @@ import type { PolicyStatus } from '../../src/agent.js';
 import { controlRequest } from '../../src/api/control.js';
 import { learnCommand } from '../../src/cli/learn.js';
 import { policyCommand } from '../../src/cli/policy.js';
+import { formatEnforcement } from '../../src/cli/status.js';
 import { loadPolicyText } from '../../src/policy/load.js';
 import { run, setupRecipe, tryRun } from '../container/recipe.js';
 import { type RecordingAgent, startAgent } from '../process/agent.js';
@@ -224,6 +225,10 @@ describe('peregrine learn on a real container, monitor → promote → rollback'
       process.stdout.write = write;
     }
     assert.match(lines.join(''), /safety: 0\/3 actions in 60s; rolled back to monitor at .* \(4 in 60s\)/);
+    // And `peregrine status` (its enforcement section) shows it too.
+    const st = formatEnforcement(await controlRequest(socket, 'GET', '/v1/policies'));
+    assert.match(st, /safety {2}0\/3 actions in 60s; rolled back to monitor at .* \(4 in 60s\)/);
+    assert.match(st, /exec {2}monitor \(would kill via .*\) {2}\[taken \d+, would \d+\]/);
   });
 });
 
