@@ -31,6 +31,7 @@ import type { Alert, EventKind, PeregrineEvent } from './events/types.js';
 import type { BpfMap } from './kernel/index.js';
 import { compileFilter, type FilterImage, type RuleSlot } from './policy/compile.js';
 import { FilterWriter } from './policy/filter-maps.js';
+import { type Rollback, SafetyNet } from './policy/safety.js';
 import type { Policy, PolicyRule } from './policy/types.js';
 import { ProcessCache } from './process/cache.js';
 import { KernelClock, type NodeIdentity, nodeIdentity } from './process/identity.js';
@@ -247,6 +248,16 @@ export interface PolicyStatus {
   enforcement?: string;
   source: string;
   matches: number;
+  /** The safety net (`spec.safety`): actions counted in the window, and the last rollback to monitor. */
+  safety?: {
+    max_denials: number;
+    window_s: number;
+    /** Actions taken within the window now (enforce mode only). */
+    recent: number;
+    /** Actions counted since the policy was last put in enforce mode. */
+    total: number;
+    rolled_back?: { at: string; denials: number; window_s: number };
+  };
 }
 
 export interface AgentStats {
@@ -290,6 +301,8 @@ export class Agent {
   private policies: Policy[] = [];
   private image: FilterImage | undefined;
   private readonly policyHits = new Map<string, number>();
+  /** Counts the actions of policies with `spec.safety` and says when one must go back to monitor. */
+  private readonly safety = new SafetyNet();
   private decodeCtx: DecodeContext | undefined;
   // Slots of the record being decoded: set by decodeCtx.policies(), read by emit().
   private currentSlots: RuleSlot[] | undefined;
@@ -605,6 +618,13 @@ export class Agent {
     this.writer?.apply(img);
     this.image = img;
     this.policies = policies;
+    this.safety.watch(
+      policies.map((p) => ({
+        name: p.metadata.name,
+        safety: p.spec.safety,
+        enforcing: p.spec.mode === 'enforce',
+      })),
+    );
     this.attachAll(img.kinds);
     this.notifyDegraded();
   }
@@ -676,6 +696,49 @@ export class Agent {
     this.applyPolicies([...rest, policy]);
   }
 
+  /**
+   * Switches one policy between enforce and monitor: the same policy applied
+   * again with the other mode, which the compiler's generation flip makes live
+   * as a map update (no program is loaded or attached). False when there is
+   * no such policy; true when it is (now) in that mode.
+   */
+  setPolicyMode(name: string, mode: Policy['spec']['mode']): boolean {
+    const p = this.policies.find((x) => x.metadata.name === name);
+    if (p === undefined) return false;
+    if (p.spec.mode === mode) return true;
+    this.applyPolicies(this.policies.map((x) => (x === p ? { ...p, spec: { ...p.spec, mode } } : x)));
+    return true;
+  }
+
+  /** The safety net fired: the policy goes back to monitor, said on stderr and as a CRITICAL alert. */
+  private rollBack(rb: Rollback, ev: PeregrineEvent): void {
+    const p = this.policies.find((x) => x.metadata.name === rb.policy);
+    if (p === undefined || p.spec.mode !== 'enforce') return;
+    const what =
+      `policy ${rb.policy} rolled back to monitor: ${rb.denials} actions taken within ` +
+      `${rb.windowMs / 1000}s (spec.safety.maxDenials ${rb.maxDenials})`;
+    try {
+      this.setPolicyMode(rb.policy, 'monitor');
+    } catch (err) {
+      process.stderr.write(
+        `peregrine: ${what} failed: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+      return;
+    }
+    process.stderr.write(`peregrine: ${what}\n`);
+    this.emitAlert({
+      time: ev.time,
+      node: ev.node,
+      kind: 'alert',
+      rule: 'Policy rolled back',
+      priority: 'CRITICAL',
+      tags: ['peregrine', 'policy', 'safety'],
+      output: what,
+      source_event: ev,
+    });
+    this.sink?.flush();
+  }
+
   /** Removes a policy by name; false when there is none. */
   deletePolicy(name: string): boolean {
     const rest = this.policies.filter((p) => p.metadata.name !== name);
@@ -706,20 +769,6 @@ export class Agent {
   /** Whether this agent can parse policy text (applyPolicyText). */
   get parsesPolicies(): boolean {
     return this.opts.parsePolicies !== undefined;
-  }
-
-  /**
-   * Switches one policy between monitor and enforce: the mode is a flag in
-   * the kernel's rule slots, so this rewrites maps, no program reloads.
-   * False when there is no such policy.
-   */
-  setPolicyMode(name: string, mode: Policy['spec']['mode']): boolean {
-    const i = this.policies.findIndex((p) => p.metadata.name === name);
-    if (i < 0) return false;
-    const next = [...this.policies];
-    next[i] = { ...next[i], spec: { ...next[i].spec, mode } };
-    this.applyPolicies(next);
-    return true;
   }
 
   /** Containers seen so far with their pods and the selector policies covering them. */
@@ -759,6 +808,7 @@ export class Agent {
         enforcement: policyState(atts),
         source: p.source.file,
         matches: this.policyHits.get(p.metadata.name) ?? 0,
+        safety: safetyStatus(this.safety.state(p.metadata.name, p.spec.safety, Date.now())),
       };
     });
   }
@@ -789,6 +839,8 @@ export class Agent {
       }
       for (const name of uniqueNames(kept)) this.policyHits.set(name, (this.policyHits.get(name) ?? 0) + 1);
     }
+    const taken = ev.action?.taken;
+    if (taken === 'deny' || taken === 'kill' || taken === 'signal') this.countAction(ev);
     this.emitted++;
     this.byKind[ev.kind] = (this.byKind[ev.kind] ?? 0) + 1;
     ctx.process.events++;
@@ -825,6 +877,17 @@ export class Agent {
     if (rules !== undefined) {
       const found = rules.evaluate(ev);
       for (let i = 0; i < found.length; i++) for (const a of this.collapser.add(found[i])) this.emitAlert(a);
+    }
+  }
+
+  /** An action the kernel took: counted against each acting policy's safety net. */
+  private countAction(ev: PeregrineEvent): void {
+    const names = ev.policy?.names ?? (ev.policy !== undefined ? [ev.policy.name] : []);
+    const now = Date.now();
+    for (const name of names) {
+      const rb = this.safety.record(name, now);
+      // Not from inside emit(): the rollback re-applies policies, which touches the kernel maps.
+      if (rb !== undefined) setImmediate(() => this.rollBack(rb, ev));
     }
   }
 
@@ -898,6 +961,19 @@ export class Agent {
       } catch (err) {
         sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
       }
+    });
+    control.route('POST', '/v1/policies/mode', (_req, res, url) => {
+      const name = url.searchParams.get('name') ?? '';
+      const mode = url.searchParams.get('mode');
+      if (mode !== 'enforce' && mode !== 'monitor')
+        return sendJson(res, 400, { error: `mode must be enforce or monitor, got ${mode ?? 'nothing'}` });
+      try {
+        if (!this.setPolicyMode(name, mode)) return sendJson(res, 404, { error: `no policy named ${name}` });
+      } catch (err) {
+        return sendJson(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      }
+      const notInForce = (this.degradedStatus()?.policy_rules ?? []).filter((r) => r.policy === name);
+      sendJson(res, 200, { name, mode, not_in_force: notInForce });
     });
     control.route('DELETE', '/v1/policies', (_req, res, url) => {
       const name = url.searchParams.get('name') ?? '';
@@ -1009,6 +1085,23 @@ function onlyRulesPolicy(ev: PeregrineEvent): boolean {
   return names !== undefined
     ? names.length === 1 && names[0] === RULES_POLICY
     : ev.policy?.name === RULES_POLICY;
+}
+
+function safetyStatus(s: ReturnType<SafetyNet['state']>): PolicyStatus['safety'] {
+  if (s === undefined) return undefined;
+  const out: NonNullable<PolicyStatus['safety']> = {
+    max_denials: s.maxDenials,
+    window_s: s.windowMs / 1000,
+    recent: s.recent,
+    total: s.total,
+  };
+  if (s.rolledBack !== undefined)
+    out.rolled_back = {
+      at: new Date(s.rolledBack.at).toISOString(),
+      denials: s.rolledBack.denials,
+      window_s: s.rolledBack.windowMs / 1000,
+    };
+  return out;
 }
 
 function uniqueNames(slots: readonly RuleSlot[]): string[] {

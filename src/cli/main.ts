@@ -5,6 +5,7 @@ import { type ApiOptions, DEFAULT_API_LISTEN, parseListen } from '../api/http.js
 import { removePinnedState } from '../enforce/pin.js';
 import { containersCommand } from './containers.js';
 import { EXIT_OK, EXIT_USAGE } from './exit.js';
+import { learnCommand } from './learn.js';
 import { eventsCommand, policyCommand } from './policy.js';
 import { replayCommand, rulesValidateCommand } from './rules.js';
 import { runCommand } from './run.js';
@@ -47,8 +48,17 @@ commands:
   record    FILE [run options]      run and save every enriched event (JSON lines) to FILE
   replay    FILE [--rules F]...     run saved events through rules offline and print the alerts
   rules     validate FILE...        check rule files: errors with file, line, rule and token
-  policy    validate FILE... | apply FILE... | delete NAME... | list [--json]
-              validate checks files locally; the others act on the running agent, live
+  policy    validate FILE... | apply FILE... | delete NAME... | list [--json] | promote NAME... | demote NAME...
+              validate checks files locally; the others act on the running agent, live;
+              promote puts a policy in enforce mode, demote back in monitor mode (a map update)
+  learn     watch one workload and write the least-privilege policy it needs (docs/learn.md)
+              --container NAME | --selector k=v,... | --cgroup PATH | --binary PATH   the workload
+              --duration D            how long to watch: 30s, 5m, 1h (Ctrl-C stops early and writes)
+              --out FILE              the learned policy (monitor mode, with a safety net)
+              --report FILE           what was seen and how each line was generalised (.json or Markdown)
+              --name NAME             policy name (default learned-<workload>)
+              --max-denials N --window D   safety net: back to monitor after N actions within D (10, 60s)
+              --socket PATH           learn through the agent on this socket (default); --standalone: own sensors
   events    follow the running agent's events
               --output json|compact   --kind KIND (repeatable, a prefix like "file" works)
               --pid PID   --policy NAME
@@ -131,6 +141,44 @@ export async function main(argv: string[]): Promise<number> {
         policy: values.policy,
         container: values.container,
         pod: values.pod,
+      });
+    }
+    case 'learn': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          container: { type: 'string' },
+          selector: { type: 'string' },
+          cgroup: { type: 'string' },
+          binary: { type: 'string' },
+          duration: { type: 'string', default: '5m' },
+          out: { type: 'string' },
+          report: { type: 'string' },
+          name: { type: 'string' },
+          socket: { type: 'string' },
+          standalone: { type: 'boolean', default: false },
+          'max-denials': { type: 'string' },
+          window: { type: 'string' },
+        },
+        strict: true,
+      });
+      if (values.out === undefined) throw new Error('learn wants --out FILE');
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      return learnCommand({
+        container: values.container,
+        selector: values.selector,
+        cgroup: values.cgroup,
+        binary: values.binary,
+        duration: values.duration ?? '5m',
+        out: values.out,
+        report: values.report,
+        name: values.name,
+        socket: values.socket,
+        standalone: values.standalone === true,
+        maxDenials: values['max-denials'],
+        window: values.window,
+        signal: ac.signal,
       });
     }
     case 'cleanup': {

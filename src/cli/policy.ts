@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// `peregrine policy validate|apply|delete|list` and `peregrine events`: the
+// `peregrine policy validate|apply|delete|list|promote|demote` and `peregrine events`: the
 // first validates locally; the others talk to the running agent's socket.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -60,6 +60,23 @@ export async function policyCommand(
       }
       return 0;
     }
+    case 'promote':
+    case 'demote': {
+      // One command from monitor to enforce (and back): a map update in the agent, no reload.
+      if (args.length === 0) throw new Error(`policy ${sub} wants NAME`);
+      const mode = sub === 'promote' ? 'enforce' : 'monitor';
+      for (const name of args) {
+        const res = (await controlRequest(
+          path,
+          'POST',
+          `/v1/policies/mode?name=${encodeURIComponent(name)}&mode=${mode}`,
+        )) as { not_in_force?: Array<{ policy: string; rule: string; enforcement: string }> };
+        process.stdout.write(`${name}: ${mode}\n`);
+        for (const r of res.not_in_force ?? [])
+          process.stderr.write(`peregrine: degraded: ${notInForceLine(r)}\n`);
+      }
+      return 0;
+    }
     case 'list': {
       const list = (await controlRequest(path, 'GET', '/v1/policies')) as PolicyStatus[];
       if (args.includes('--json')) {
@@ -73,15 +90,32 @@ export async function policyCommand(
         );
         // One line per acting rule: what this kernel does about it (attestation).
         for (const r of p.rules) {
-          if (r.enforcement !== undefined && r.enforcement !== 'audit')
-            process.stdout.write(`  ${r.name}: ${r.enforcement}\n`);
+          if (r.enforcement !== undefined && r.enforcement !== 'audit') {
+            const counts =
+              r.actions !== undefined ? `  [taken ${r.actions.taken}, would ${r.actions.would}]` : '';
+            process.stdout.write(`  ${r.name}: ${r.enforcement}${counts}\n`);
+          }
         }
+        const line = safetyLine(p);
+        if (line !== undefined) process.stdout.write(`  ${line}\n`);
       }
       return 0;
     }
     default:
-      throw new Error(`policy wants validate, apply, delete or list (got ${sub ?? 'nothing'})`);
+      throw new Error(
+        `policy wants validate, apply, delete, list, promote or demote (got ${sub ?? 'nothing'})`,
+      );
   }
+}
+
+/** "safety: 2/10 actions in 60s; rolled back at … (14 in 60s)", or undefined without `spec.safety`. */
+export function safetyLine(p: Pick<PolicyStatus, 'safety'>): string | undefined {
+  const s = p.safety;
+  if (s === undefined) return undefined;
+  let line = `safety: ${s.recent}/${s.max_denials} actions in ${s.window_s}s`;
+  if (s.rolled_back !== undefined)
+    line += `; rolled back to monitor at ${s.rolled_back.at} (${s.rolled_back.denials} in ${s.rolled_back.window_s}s)`;
+  return line;
 }
 
 export interface EventsOptions {

@@ -3,7 +3,7 @@
 // counters of a running agent when one answers on the control socket.
 
 import { release } from 'node:os';
-import type { DegradedStatus } from '../agent.js';
+import type { DegradedStatus, PolicyStatus } from '../agent.js';
 import { controlRequest, socketPath } from '../api/control.js';
 import { type FeatureReport, type FeatureStatus, probeFeatures } from '../kernel/index.js';
 import type { OutputStats } from '../sinks/transport.js';
@@ -108,10 +108,21 @@ export function formatEnforcement(policies: unknown): string {
   for (const p of policies as Array<{
     name: string;
     enforcement?: string;
-    rules: Array<{ name: string; enforcement?: string }>;
+    rules: Array<{ name: string; enforcement?: string; actions?: { taken: number; would: number } }>;
+    safety?: PolicyStatus['safety'];
   }>) {
     out += `  ${p.name}  ${p.enforcement ?? 'audit'}\n`;
-    for (const r of p.rules) out += `    ${r.name}  ${r.enforcement ?? 'audit'}\n`;
+    for (const r of p.rules) {
+      const counts = r.actions !== undefined ? `  [taken ${r.actions.taken}, would ${r.actions.would}]` : '';
+      out += `    ${r.name}  ${r.enforcement ?? 'audit'}${counts}\n`;
+    }
+    const s = p.safety;
+    if (s !== undefined) {
+      out += `    safety  ${s.recent}/${s.max_denials} actions in ${s.window_s}s`;
+      if (s.rolled_back !== undefined)
+        out += `; rolled back to monitor at ${s.rolled_back.at} (${s.rolled_back.denials} in ${s.rolled_back.window_s}s)`;
+      out += '\n';
+    }
   }
   return out;
 }

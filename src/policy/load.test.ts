@@ -131,7 +131,7 @@ test('every example policy loads', () => {
   assert.deepEqual(curl?.spec.rules[0].match.binaries, { in: ['curl', 'wget'] });
 });
 
-for (const doc of ['docs/policies.md', 'README.md']) {
+for (const doc of ['docs/policies.md', 'README.md', 'docs/learn.md']) {
   test(`every yaml block in ${doc} loads`, () => {
     const md = readFileSync(join(root, ...doc.split('/')), 'utf8');
     const blocks = [...md.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]);

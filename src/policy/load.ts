@@ -851,7 +851,12 @@ type RawPolicy = {
   apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string> };
-  spec: { mode?: 'enforce' | 'monitor'; rules: RawRule[]; selector?: Record<string, unknown> };
+  spec: {
+    mode?: 'enforce' | 'monitor';
+    rules: RawRule[];
+    selector?: Record<string, unknown>;
+    safety?: { maxDenials: number; window: string };
+  };
 };
 
 type RawRule = Omit<PolicyRule, 'name' | 'action' | 'match'> & {
@@ -868,6 +873,12 @@ function buildPolicy(raw: RawPolicy, file: string, defaultMode: Policy['spec']['
     rules: raw.spec.rules.map(buildRule),
   };
   if (raw.spec.selector !== undefined) spec.selector = raw.spec.selector;
+  if (raw.spec.safety !== undefined)
+    spec.safety = {
+      maxDenials: raw.spec.safety.maxDenials,
+      window:
+        typeof raw.spec.safety.window === 'number' ? `${raw.spec.safety.window}s` : raw.spec.safety.window,
+    };
   return { apiVersion: API_VERSION, kind: 'Policy', metadata, spec, source: { file } };
 }
 

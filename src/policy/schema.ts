@@ -238,6 +238,19 @@ export const policySchema = {
         mode: { enum: ['enforce', 'monitor'] },
         rules: list(ruleSchema),
         selector: selectorSchema,
+        safety: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['maxDenials', 'window'],
+          properties: {
+            maxDenials: { type: 'integer', minimum: 1, maximum: 1000000 },
+            window: {
+              type: 'string',
+              pattern: '^[1-9][0-9]{0,8}(ms|s|m|h)$',
+              errorReason: 'must be a duration like "60s", "5m" or "1h"',
+            },
+          },
+        },
       },
     },
   },

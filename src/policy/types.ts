@@ -62,6 +62,17 @@ export interface PolicyRule {
   fallback?: 'kill' | 'audit' | 'reject';
 }
 
+/**
+ * The safety net of an enforcing policy: more than `maxDenials` actions taken
+ * (deny, kill, signal) within `window` puts the policy back in monitor mode,
+ * with a CRITICAL alert "Policy rolled back".
+ */
+export interface PolicySafety {
+  maxDenials: number;
+  /** A duration as written: "500ms", "60s", "5m", "1h". */
+  window: string;
+}
+
 export interface Policy {
   apiVersion: 'peregrine.dev/v1alpha1';
   kind: 'Policy';
@@ -79,6 +90,8 @@ export interface Policy {
     rules: PolicyRule[];
     /** Kubernetes-style selection of containers/pods (container issue): matchLabels etc. */
     selector?: Record<string, unknown>;
+    /** Automatic rollback to monitor when enforcing acts too often (docs/learn.md). */
+    safety?: PolicySafety;
   };
   /** Where it came from, for error messages and `policy list`. */
   source: { file: string };
