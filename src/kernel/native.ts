@@ -77,6 +77,12 @@ export interface NativeRingBufferStats {
   pollErrors: number;
 }
 
+/** BPF_PROG_TEST_RUN result: the program's return value and the kernel's mean ns per run. */
+export interface NativeTestRun {
+  retval: number;
+  durationNs: number;
+}
+
 /** Attach kinds understood by linkAttach. */
 export enum AttachKind {
   Auto = 0,
@@ -102,6 +108,7 @@ export interface NativeAddon {
   objectStats(obj: ObjectHandle): NativeObjectStats;
   objectPrograms(obj: ObjectHandle): NativeProgramInfo[];
   objectMaps(obj: ObjectHandle): NativeMapInfo[];
+  objectTestRun(obj: ObjectHandle, program: string, data: Buffer, repeat: number): NativeTestRun;
   objectClose(obj: ObjectHandle): void;
 
   linkAttach(obj: ObjectHandle, program: string, kind: AttachKind, target?: string | number): LinkHandle;
