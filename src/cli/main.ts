@@ -2,6 +2,7 @@
 // The `peregrine` command line: parses arguments and hands off to one command.
 import { parseArgs } from 'node:util';
 import { removePinnedState } from '../enforce/pin.js';
+import { loadFloodFile } from '../sensors/flood/config.js';
 import { containersCommand } from './containers.js';
 import { EXIT_OK, EXIT_USAGE } from './exit.js';
 import { eventsCommand, policyCommand } from './policy.js';
@@ -28,6 +29,7 @@ commands:
               --only-alerts           print alerts only
               --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
               --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
+              --flood FILE            XDP flood and port-scan detection as configured in FILE (docs/network.md)
               --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
               --kubernetes            also apply the cluster's ClusterPolicy objects (in-cluster config) and
                                       write this node's attestation into their status (docs/kubernetes.md)
@@ -176,6 +178,7 @@ function parseRunArgs(args: string[]) {
       'keep-enforcing': { type: 'boolean', default: false },
       'protect-self': { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
+      flood: { type: 'string' },
       kubernetes: { type: 'boolean', default: false },
     },
     strict: true,
@@ -200,5 +203,7 @@ function parseRunArgs(args: string[]) {
     protectSelf: values['protect-self'] === true,
     watch: values.watch === true,
     kubernetes: values.kubernetes === true,
+    // Read and validated before anything loads: a bad file stops the run with every problem listed.
+    flood: values.flood !== undefined ? loadFloodFile(values.flood) : undefined,
   };
 }

@@ -13,6 +13,7 @@ import { openHandles } from '../../src/kernel/index.js';
 import { type FloodConfig, parseFloodConfig } from '../../src/sensors/flood/config.js';
 import { type FloodEvent, FloodSensor } from '../../src/sensors/flood/sensor.js';
 import { findPython, kernelTest, root, sleep, waitUntil } from '../kernel/helpers.js';
+import { startAgent } from '../process/agent.js';
 
 const PYTHON = findPython();
 const skip = kernelTest.skip || (PYTHON === undefined ? 'python3 not found' : false);
@@ -170,6 +171,35 @@ describe('flood sensor (XDP on a veth pair, real packets)', { skip }, () => {
       assert.equal(sensor.stats().kernel_dropped, dropped);
     } finally {
       rx.close();
+    }
+  });
+
+  test('in the agent: --flood config attached, events through onFlood and the output, counters in status, a missing interface degrades', async () => {
+    sensor.close(); // one XDP program per interface: the agent's takes its place
+    const seen: FloodEvent[] = [];
+    const degraded: string[] = [];
+    const rec = await startAgent({
+      policies: [],
+      flood: { ...cfg, interfaces: [HOST_IF, 'pgnone0'] },
+      onFlood: (ev) => seen.push(ev),
+      onDegraded: (st) => degraded.push(...st.sensors.map((f) => f.summary)),
+    });
+    try {
+      await gen('syn', LOUD, 8000, 1, 600);
+      await waitUntil('syn_flood from the agent', () => seen.some((e) => e.flood.kind === 'syn_flood'), 5000);
+      const ev = seen.find((e) => e.flood.kind === 'syn_flood');
+      assert.equal(ev?.flood.source, LOUD);
+      assert.match(ev?.time ?? '', /^\d{4}-\d\d-\d\dT/);
+      const st = rec.agent.stats();
+      const flood = st.sensors.flood as Record<string, number>;
+      assert.equal(flood.interfaces, 1);
+      assert.ok(flood.kernel_syns >= 600, JSON.stringify(flood));
+      assert.ok(flood.kernel_alerts >= 1);
+      assert.equal(st.events.by_kind['network.flood'], seen.length);
+      assert.equal(st.health, 'degraded');
+      assert.match(st.degraded?.sensors.find((f) => f.sensor === 'flood')?.summary ?? '', /pgnone0/);
+    } finally {
+      await rec.stop();
     }
   });
 });

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Flood detection settings: validation of the `flood` section (every error at
 // once, with its field), and their kernel form (pg_fl_config, pg_fl_deny keys).
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { parse } from 'yaml';
 import { PG_FLOOD_CONFIG_OFFSET, PG_FLOOD_CONFIG_SIZE, PgFloodLimits } from '../../generated/records.js';
 import { parseCidr as cidrBytes } from '../../policy/compile.js';
 import { parseCidr } from '../../policy/load.js';
@@ -130,6 +132,22 @@ export function parseFloodConfig(raw: unknown): FloodConfig {
     cfg.maxSources = int(raw.maxSources, 'maxSources', 1024, 16_777_216, problems) ?? 0;
   if (problems.length > 0) throw new FloodConfigError(problems);
   return cfg;
+}
+
+/** Reads a flood configuration file (YAML, the mapping above); errors name the file. */
+export function loadFloodFile(file: string): FloodConfig {
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(file, 'utf8'), { uniqueKeys: true });
+  } catch (err) {
+    throw new FloodConfigError([`${file}: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  try {
+    return parseFloodConfig(raw);
+  } catch (err) {
+    if (err instanceof FloodConfigError) throw new FloodConfigError(err.problems.map((p) => `${file}: ${p}`));
+    throw err;
+  }
 }
 
 const PORT_BITS = PgFloodLimits.PG_FLOOD_PORT_BITS;
