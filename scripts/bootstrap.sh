@@ -23,7 +23,9 @@ command -v clang-format >/dev/null 2>&1 || need="$need clang-format"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 # `npm test` (bootstrap.sh --test) also needs the real servers and tools its tests drive.
 if [ "${1:-}" = --test ]; then
-	:
+	# network namespaces and veth pairs (test/sensors/flood.test.ts, test/enforce/microseg.test.ts)
+	command -v ip >/dev/null 2>&1 || need="$need iproute2"
+	command -v nsenter >/dev/null 2>&1 || need="$need util-linux"
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -2,8 +2,12 @@
 // Flood settings: validation (every problem, with its field), defaults, and
 // the kernel forms (config bytes, drop-list keys, the port sketch conversion).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { parse } from 'yaml';
 import { PG_FLOOD_CONFIG_OFFSET } from '../../generated/records.js';
+import { packageRoot } from '../../kernel/native.js';
 import {
   denyKey,
   encodeFloodConfig,
@@ -84,5 +88,14 @@ describe('flood config', () => {
     assert.equal(denyKey('2001:db8::/32').toString('hex'), `2000000020010db8${'00'.repeat(12)}`);
     assert.equal(sourceText(2, [10, 0, 0, 1, ...Array(12).fill(0)]), '10.0.0.1');
     assert.equal(sourceText(10, [0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 1]), '2001:db8::1');
+  });
+
+  test('the flood example in docs/network.md validates', () => {
+    const md = readFileSync(join(packageRoot(), 'docs', 'network.md'), 'utf8');
+    const blocks = [...md.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+    const flood = blocks.filter((b) => !b.includes('apiVersion:'));
+    assert.equal(flood.length, 1);
+    const c = parseFloodConfig(parse(flood[0]));
+    assert.deepEqual(c.dropSources, ['203.0.113.0/24', '2001:db8:bad::/48']);
   });
 });
