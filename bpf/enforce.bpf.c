@@ -143,6 +143,7 @@ int handle_sock_create(struct bpf_sock *ctx)
 	struct task_struct *task;
 	struct enf_decision *d;
 	struct pg_enforce_event *e;
+	const struct pg_rules *lookup;
 	struct pg_filter f;
 	__u32 flags, family = ctx->family;
 
@@ -155,6 +156,19 @@ int handle_sock_create(struct bpf_sock *ctx)
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PORT) ||
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_ADDR) ||
 	    pg_filter_and_set(&f, PG_SET_WILD + PG_DIM_PATH))
+		return 1;
+	/*
+	 * WILD only says "no `in` list": a rule with only `notIn` ports or
+	 * addresses (default-deny egress: "every peer but these") still depends
+	 * on the peer, and must be left to connect/sendmsg.
+	 */
+	lookup = pg_set(f.gen, PG_SET_LOOKUP + PG_DIM_PORT);
+	if (lookup)
+		pg_rules_andnot(&f.rules, lookup);
+	lookup = pg_set(f.gen, PG_SET_LOOKUP + PG_DIM_ADDR);
+	if (lookup)
+		pg_rules_andnot(&f.rules, lookup);
+	if (pg_rules_empty(&f.rules))
 		return 1;
 	if (!(d = pg_enf_decide(&f, PG_ENF_CAN_DENY | PG_ENF_KILL_AS_DENY)))
 		return 1;

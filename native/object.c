@@ -805,6 +805,50 @@ static napi_value enable_run_stats(napi_env env, napi_callback_info info)
 	return res;
 }
 
+/*
+ * objectTestRun(handle, program, data, repeat) -> {retval, durationNs}:
+ * BPF_PROG_TEST_RUN (4.12+) on a loaded program with `data` as the packet,
+ * `repeat` times in the kernel; durationNs is the kernel's mean per run.
+ * For benchmarks and tests of packet programs (XDP), never the agent's path.
+ */
+static napi_value object_test_run(napi_env env, napi_callback_info info)
+{
+	const char *op = "test run program";
+	napi_value argv[4], res;
+	struct bpf_program *prog;
+	char *name = NULL;
+	void *data;
+	size_t len;
+	uint32_t repeat;
+	int err;
+
+	NAPI_CALL(env, pg_get_args(env, info, 4, argv));
+	if (!pg_get_buffer(env, argv[2], &data, &len, op, "data must be a Buffer") ||
+	    !pg_get_u32(env, argv[3], &repeat, op, "repeat must be a uint32"))
+		return NULL;
+	name = pg_get_string(env, argv[1]);
+	if (!name)
+		return NULL;
+	prog = pg_object_program(env, argv[0], name, op);
+	if (!prog) {
+		free(name);
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = (__u32)len,
+		    .repeat = repeat);
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	if (err) {
+		pg_throw_errno(env, op, name, errno ? errno : EINVAL, NULL);
+		free(name);
+		return NULL;
+	}
+	free(name);
+	NAPI_CALL(env, napi_create_object(env, &res));
+	NAPI_CALL(env, pg_set_u32(env, res, "retval", opts.retval));
+	NAPI_CALL(env, pg_set_u32(env, res, "durationNs", opts.duration));
+	return res;
+}
+
 napi_status pg_object_init(napi_env env, napi_value exports)
 {
 	PG_EXPORT(env, exports, "objectOpen", object_open);
@@ -819,6 +863,7 @@ napi_status pg_object_init(napi_env env, napi_value exports)
 	PG_EXPORT(env, exports, "objectStats", object_stats);
 	PG_EXPORT(env, exports, "objectPrograms", object_programs);
 	PG_EXPORT(env, exports, "objectMaps", object_maps);
+	PG_EXPORT(env, exports, "objectTestRun", object_test_run);
 	PG_EXPORT(env, exports, "objectClose", object_close);
 	PG_EXPORT(env, exports, "programRunStats", program_run_stats);
 	PG_EXPORT(env, exports, "enableRunStats", enable_run_stats);

@@ -32,6 +32,9 @@ if [ "${1:-}" = --test ]; then
 	command -v openssl >/dev/null 2>&1 || need="$need openssl"
 	# helm and kubectl come zipped inside an npm package (test/kubernetes/tools.ts).
 	command -v unzip >/dev/null 2>&1 || need="$need unzip"
+	# network namespaces and veth pairs (test/sensors/flood.test.ts, test/enforce/microseg.test.ts)
+	command -v ip >/dev/null 2>&1 || need="$need iproute2"
+	command -v nsenter >/dev/null 2>&1 || need="$need util-linux"
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then

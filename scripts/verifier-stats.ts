@@ -288,6 +288,15 @@ export async function measure(): Promise<Measurement> {
         sensor.close(); // reported through the load observer
       }
     }
+    // The flood object (XDP) shares no map: the agent loads it alone when `flood` is configured.
+    const flood = BpfObject.open(objectPath('flood'));
+    try {
+      flood.load();
+    } catch {
+      // reported through the load observer
+    } finally {
+      flood.close();
+    }
     // What the agent's probeOnce() runs, but never its cached result: these loads are measured.
     const features = await probeFeatures();
     const caps = capabilitiesOf(features);

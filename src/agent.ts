@@ -37,6 +37,8 @@ import { ProcessCache } from './process/cache.js';
 import { KernelClock, type NodeIdentity, nodeIdentity } from './process/identity.js';
 import { AlertCollapser, type AlertCollapser as Collapser, type RuleSet } from './rules/index.js';
 import { processFailure, type SensorFailure, sensorFailure } from './sensors/degraded.js';
+import type { FloodConfig } from './sensors/flood/config.js';
+import { type FloodEvent, FloodSensor } from './sensors/flood/sensor.js';
 import { ProcessSensor, type ProcessSensorStats } from './sensors/process/sensor.js';
 import { SENSORS } from './sensors/registry.js';
 import type { AttachReport, DecodeContext, Sensor, SensorConfig, SharedMaps } from './sensors/sensor.js';
@@ -96,6 +98,10 @@ export interface AgentOptions {
   outputsCloseMs?: number;
   /** The HTTP API and metrics (src/api/http.ts, docs/api.md); undefined: off. */
   api?: ApiOptions;
+  /** XDP flood and port-scan detection on these interfaces (docs/network.md); off when absent. */
+  flood?: FloodConfig;
+  /** Called with every network.flood event (besides the outputs). */
+  onFlood?: (ev: FloodEvent) => void;
 }
 
 /**
@@ -322,6 +328,7 @@ export class Agent {
   private readonly collapser: Collapser;
   private alerts = 0;
   private enforcer: EnforceSensor | undefined;
+  private flood: FloodSensor | undefined;
   private pinned: PinnedState | undefined;
   private containers: ContainerEnricher | undefined;
   /** Sensors that failed to load or attach, by name (the process sensor never: it is fatal). */
@@ -379,6 +386,7 @@ export class Agent {
       this.loadSensors(shared, this.sensorSetup.config, new Set());
       this.decodeCtx = this.makeDecodeContext();
       await this.startEnforcement();
+      if (this.opts.flood !== undefined) this.startFlood(this.opts.flood);
       if (this.opts.containers !== false) {
         this.containers = new ContainerEnricher(
           {
@@ -402,6 +410,7 @@ export class Agent {
       }
       attached.push(...processSensor.attached);
       for (const s of this.sensors) attached.push(...this.attachedOf(s));
+      for (const name of this.flood?.attached() ?? []) attached.push(`xdp (${name})`);
     } catch (err) {
       await this.stop();
       throw err;
@@ -482,6 +491,67 @@ export class Agent {
   }
 
   /** Records a failed sensor; the process sensor never comes here (its failure is fatal). */
+  /**
+   * The flood sensor watches packets, not processes: its own object and ring
+   * buffer. A load failure degrades the agent (reported), never stops it; an
+   * interface it cannot attach to is a failure with the interface named.
+   */
+  private startFlood(cfg: FloodConfig): void {
+    const sensor = new FloodSensor(cfg, (ev) => this.emitFlood(ev), {
+      node: this.node.name,
+      toIso: (ns) => this.clock.toIso(ns),
+      pollIntervalMs: this.opts.pollIntervalMs ?? 50,
+    });
+    try {
+      sensor.start();
+    } catch (err) {
+      sensor.close();
+      this.fail(sensorFailure('flood', 'load', err, []));
+      return;
+    }
+    this.flood = sensor;
+    this.checkFlood();
+  }
+
+  private checkFlood(): void {
+    const failed = this.flood?.failed;
+    if (failed === undefined || failed.size === 0) {
+      this.failures.delete('flood');
+      return;
+    }
+    const [name, error] = [...failed][0];
+    this.fail(
+      sensorFailure(
+        'flood',
+        'attach',
+        new Error(`attach XDP to ${name}: ${error}`),
+        [],
+        [...failed.keys()].slice(1),
+      ),
+    );
+  }
+
+  /** Applies a new flood configuration live (thresholds, drop list, interfaces); maxSources needs a restart. */
+  configureFlood(cfg: FloodConfig): void {
+    if (this.flood === undefined) throw new Error('configure flood: flood detection is not running');
+    this.flood.configure(cfg);
+    this.checkFlood();
+    this.notifyDegraded();
+  }
+
+  private emitFlood(ev: FloodEvent): void {
+    this.emitted++;
+    this.byKind[ev.kind] = (this.byKind[ev.kind] ?? 0) + 1;
+    this.opts.onFlood?.(ev);
+    const line = JSON.stringify(ev);
+    this.sink?.push(line);
+    this.sink?.flush();
+    for (const c of this.streams) {
+      if (c.res.writableLength > 16 * 1024 * 1024) this.streamDropped++;
+      else c.res.write(`${line}\n`);
+    }
+  }
+
   private fail(f: SensorFailure): void {
     this.failures.set(f.sensor, f);
     this.degradedOnce = true;
@@ -1011,6 +1081,8 @@ export class Agent {
     const statsMap = this.process !== undefined ? safe(() => this.process?.map('pg_stats')) : undefined;
     const sensors: AgentStats['sensors'] = { process: this.process?.stats() ?? ProcessSensor.emptyStats() };
     for (const s of this.sensors) sensors[s.name] = statsMap !== undefined ? s.stats(statsMap) : {};
+    if (this.flood !== undefined)
+      sensors.flood = { ...this.flood.stats(), dropped_by_source: this.flood.dropsBySource() };
     return {
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       events: { emitted: this.emitted, by_kind: { ...this.byKind }, user_filtered: this.userFiltered },
@@ -1053,6 +1125,8 @@ export class Agent {
     this.control = undefined;
     for (const s of this.sensors) s.close();
     this.sensors = [];
+    this.flood?.close();
+    this.flood = undefined;
     this.enforcer = undefined;
     this.process?.close();
     this.pinned?.close();

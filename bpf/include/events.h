@@ -48,6 +48,8 @@ enum pg_record_type {
 	PG_REC_ENFORCE_FIRST = 80, /* 80..95: enforce.bpf.c, enforce_lsm.bpf.c */
 	PG_REC_ENFORCE = 80, /* struct pg_enforce_event: an action taken or would-be */
 	PG_REC_TAMPER = 81, /* struct pg_tamper_event: someone aimed at the agent */
+	PG_REC_FLOOD_FIRST = 96, /* 96..111: flood.bpf.c (XDP) */
+	PG_REC_FLOOD = 96, /* struct pg_flood_event: a source over a threshold in a window */
 };
 
 /* Capacities compiled into the objects (bytes, without NUL). */
@@ -660,6 +662,85 @@ struct pg_tamper_event {
 	__u32 flags; /* enum pg_enforce_flag (PG_ENF_DENIED when refused) */
 	char comm[PG_COMM_MAX];
 	char path[128]; /* PG_TAMPER_BPF OBJ_GET: the pathname (user memory, truncated) */
+};
+
+/* What crossed its threshold (pg_flood_event.kind); also the bit in pg_flood_src.alerted. */
+enum pg_flood_kind {
+	PG_FLOOD_PACKETS = 1, /* any packets from the source */
+	PG_FLOOD_SYN = 2, /* TCP SYN without ACK (connection attempts) */
+	PG_FLOOD_UDP = 4, /* UDP datagrams */
+	PG_FLOOD_PORT_SCAN = 8, /* distinct destination ports of SYNs and datagrams */
+};
+
+/* Slots of pg_fl_stats (per-CPU), the flood sensor's counters. */
+enum pg_flood_stat {
+	PG_FL_STAT_PACKETS = 0, /* packets seen (every protocol) */
+	PG_FL_STAT_IP = 1, /* IPv4/IPv6 packets counted per source */
+	PG_FL_STAT_SYN = 2,
+	PG_FL_STAT_UDP = 3,
+	PG_FL_STAT_ALERTS = 4, /* flood records submitted */
+	PG_FL_STAT_ALERT_DROP = 5, /* flood records lost: ring buffer full */
+	PG_FL_STAT_DROPPED = 6, /* packets dropped from listed sources (XDP_DROP) */
+	PG_FL_STAT_WOULD_DROP = 7, /* packets of listed sources passed (drop off: count only) */
+	PG_FL_STAT_SRC_FULL = 8, /* per-source map update failed: the packet went uncounted */
+	PG_FL_STAT_TRUNCATED = 9, /* headers beyond the packet's end: not counted per source */
+	PG_FL_STAT_MAX = 16,
+};
+
+/*
+ * Thresholds, written by user space to pg_fl_config[0] (live: no reload).
+ * A threshold of 0 turns that detection off. Counts are per source per window.
+ */
+struct pg_flood_config {
+	__u64 window_ns; /* length of one counting window */
+	__u32 packets; /* PG_FLOOD_PACKETS threshold */
+	__u32 syns; /* PG_FLOOD_SYN threshold */
+	__u32 udp; /* PG_FLOOD_UDP threshold */
+	__u32 ports; /* PG_FLOOD_PORT_SCAN threshold, in bits set in ports_seen (user space converts) */
+	__u32 drop; /* 1: XDP_DROP packets of sources in pg_fl_deny; 0: count them only */
+	__u32 _pad;
+};
+
+enum pg_flood_limits {
+	PG_FLOOD_PORT_BITS = 1024, /* bits of pg_flood_src.ports_seen: linear-counting sketch */
+};
+
+/* One source's counters in the current window (pg_fl_srcs value). */
+struct pg_flood_src {
+	__u64 window_start; /* ktime of the window's first packet */
+	__u64 packets;
+	__u64 syns;
+	__u64 udp;
+	__u64 ports; /* bits set in ports_seen (distinct destination ports, lower bound) */
+	__u64 dropped; /* packets dropped from this source since it entered the map (all windows) */
+	__u32 alerted; /* enum pg_flood_kind bits already reported in this window */
+	__u32 _pad;
+	__u64 ports_seen[PG_FLOOD_PORT_BITS / 64];
+};
+
+/* pg_fl_srcs / pg_fl_deny key: the source address, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
+struct pg_flood_key {
+	__u8 addr[16];
+};
+
+/*
+ * PG_REC_FLOOD: a source crossed one threshold in one window. At most one
+ * record per source, kind and window (the alerted bits), so a flood of a
+ * million packets costs one record.
+ */
+struct pg_flood_event {
+	struct pg_header hdr;
+	__u32 kind; /* enum pg_flood_kind (one bit) */
+	__u32 family; /* AF_INET 2, AF_INET6 10 */
+	__u8 addr[16]; /* source; IPv4 in the first 4 bytes */
+	__u64 count; /* the counter that crossed, at the crossing */
+	__u64 threshold;
+	__u64 window_ns;
+	__u64 elapsed_ns; /* since the window began: count / elapsed is the rate */
+	__u32 ifindex; /* interface the packets arrived on */
+	__u16 port; /* last destination port (host order) */
+	__u8 protocol; /* 6 TCP, 17 UDP, else the IP protocol */
+	__u8 _pad0;
 };
 
 #endif /* PG_EVENTS_H */

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { type ApiOptions, DEFAULT_API_LISTEN, parseListen } from '../api/http.js';
 import { removePinnedState } from '../enforce/pin.js';
+import { loadFloodFile } from '../sensors/flood/config.js';
 import { containersCommand } from './containers.js';
 import { EXIT_OK, EXIT_USAGE } from './exit.js';
 import { learnCommand } from './learn.js';
@@ -30,6 +31,7 @@ commands:
               --only-alerts           print alerts only
               --keep-enforcing        pin enforcement in bpffs: it outlives the agent; a restart adopts it
               --protect-self          deny signals/detaches aimed at the agent where BPF-LSM runs (else alert)
+              --flood FILE            XDP flood and port-scan detection as configured in FILE (docs/network.md)
               --watch                 re-apply the --policy and --rules paths when they change (all or nothing)
               --config FILE           agent config file: outputs (docs/outputs.md); any error rejects it whole
               --sink TYPE:KEY=VALUE,...  one more output, e.g. --sink file:path=/var/log/peregrine/events.json
@@ -237,6 +239,7 @@ function parseRunArgs(args: string[]) {
       'keep-enforcing': { type: 'boolean', default: false },
       'protect-self': { type: 'boolean', default: false },
       watch: { type: 'boolean', default: false },
+      flood: { type: 'string' },
       kubernetes: { type: 'boolean', default: false },
       config: { type: 'string' },
       sink: { type: 'string', multiple: true },
@@ -277,6 +280,8 @@ function parseRunArgs(args: string[]) {
     configPath: values.config,
     sinkSpecs: values.sink ?? [],
     defaultMode: defaultMode as 'enforce' | 'monitor' | undefined,
+    // Read and validated before anything loads: a bad file stops the run with every problem listed.
+    flood: values.flood !== undefined ? loadFloodFile(values.flood) : undefined,
     api: apiOptions(values),
   };
 }

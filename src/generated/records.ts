@@ -168,6 +168,37 @@ export const PgFileFlag = {
 } as const;
 export type PgFileFlag = (typeof PgFileFlag)[keyof typeof PgFileFlag];
 
+/** enum pg_flood_kind */
+export const PgFloodKind = {
+  PG_FLOOD_PACKETS: 1,
+  PG_FLOOD_SYN: 2,
+  PG_FLOOD_UDP: 4,
+  PG_FLOOD_PORT_SCAN: 8,
+} as const;
+export type PgFloodKind = (typeof PgFloodKind)[keyof typeof PgFloodKind];
+
+/** enum pg_flood_limits */
+export const PgFloodLimits = {
+  PG_FLOOD_PORT_BITS: 1024,
+} as const;
+export type PgFloodLimits = (typeof PgFloodLimits)[keyof typeof PgFloodLimits];
+
+/** enum pg_flood_stat */
+export const PgFloodStat = {
+  PG_FL_STAT_PACKETS: 0,
+  PG_FL_STAT_IP: 1,
+  PG_FL_STAT_SYN: 2,
+  PG_FL_STAT_UDP: 3,
+  PG_FL_STAT_ALERTS: 4,
+  PG_FL_STAT_ALERT_DROP: 5,
+  PG_FL_STAT_DROPPED: 6,
+  PG_FL_STAT_WOULD_DROP: 7,
+  PG_FL_STAT_SRC_FULL: 8,
+  PG_FL_STAT_TRUNCATED: 9,
+  PG_FL_STAT_MAX: 16,
+} as const;
+export type PgFloodStat = (typeof PgFloodStat)[keyof typeof PgFloodStat];
+
 /** enum pg_fork_flag */
 export const PgForkFlag = {
   PG_FORK_PARENT_GUESSED: 512,
@@ -269,6 +300,8 @@ export const PgRecordType = {
   PG_REC_ENFORCE_FIRST: 80,
   PG_REC_ENFORCE: 80,
   PG_REC_TAMPER: 81,
+  PG_REC_FLOOD_FIRST: 96,
+  PG_REC_FLOOD: 96,
 } as const;
 export type PgRecordType = (typeof PgRecordType)[keyof typeof PgRecordType];
 
@@ -1564,6 +1597,292 @@ export function decodePgFilterScratch(view: DataView, offset: number, out: PgFil
   decodePgRules(view, offset + 272, out.any);
   decodePgRules(view, offset + 304, out.allow);
   decodePgPathKey(view, offset + 336, out.pathKey);
+  return out;
+}
+
+/** struct pg_flood_config (32 bytes). */
+export interface PgFloodConfig {
+  /** pg_flood_config.window_ns @0: u64; exact below 2^53 */
+  windowNs: number;
+  /** pg_flood_config.packets @8: u32 */
+  packets: number;
+  /** pg_flood_config.syns @12: u32 */
+  syns: number;
+  /** pg_flood_config.udp @16: u32 */
+  udp: number;
+  /** pg_flood_config.ports @20: u32 */
+  ports: number;
+  /** pg_flood_config.drop @24: u32 */
+  drop: number;
+}
+
+/** sizeof(struct pg_flood_config) */
+export const PG_FLOOD_CONFIG_SIZE = 32;
+/** offsetof(struct pg_flood_config, field), by C field name. */
+export const PG_FLOOD_CONFIG_OFFSET = {
+  window_ns: 0,
+  packets: 8,
+  syns: 12,
+  udp: 16,
+  ports: 20,
+  drop: 24,
+  _pad: 28,
+} as const;
+
+/** A zeroed PgFloodConfig, the one shape decodePgFloodConfig() fills. */
+export function createPgFloodConfig(): PgFloodConfig {
+  return {
+    windowNs: 0,
+    packets: 0,
+    syns: 0,
+    udp: 0,
+    ports: 0,
+    drop: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_flood_config at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFloodConfig(view: DataView, offset: number, out: PgFloodConfig): PgFloodConfig {
+  if (offset < 0 || offset + 32 > view.byteLength) {
+    throw new RangeError(`pg_flood_config: 32 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.windowNs = readU64(view, offset);
+  out.packets = view.getUint32(offset + 8, true);
+  out.syns = view.getUint32(offset + 12, true);
+  out.udp = view.getUint32(offset + 16, true);
+  out.ports = view.getUint32(offset + 20, true);
+  out.drop = view.getUint32(offset + 24, true);
+  return out;
+}
+
+/** struct pg_flood_event (80 bytes). */
+export interface PgFloodEvent {
+  /** pg_flood_event.hdr @0: struct pg_header */
+  hdr: PgHeader;
+  /** pg_flood_event.kind @16: u32 */
+  kind: number;
+  /** pg_flood_event.family @20: u32 */
+  family: number;
+  /** pg_flood_event.addr @24: u8[16] */
+  addr: number[];
+  /** pg_flood_event.count @40: u64; exact below 2^53 */
+  count: number;
+  /** pg_flood_event.threshold @48: u64; exact below 2^53 */
+  threshold: number;
+  /** pg_flood_event.window_ns @56: u64; exact below 2^53 */
+  windowNs: number;
+  /** pg_flood_event.elapsed_ns @64: u64; exact below 2^53 */
+  elapsedNs: number;
+  /** pg_flood_event.ifindex @72: u32 */
+  ifindex: number;
+  /** pg_flood_event.port @76: u16 */
+  port: number;
+  /** pg_flood_event.protocol @78: u8 */
+  protocol: number;
+}
+
+/** sizeof(struct pg_flood_event) */
+export const PG_FLOOD_EVENT_SIZE = 80;
+/** offsetof(struct pg_flood_event, field), by C field name. */
+export const PG_FLOOD_EVENT_OFFSET = {
+  hdr: 0,
+  kind: 16,
+  family: 20,
+  addr: 24,
+  count: 40,
+  threshold: 48,
+  window_ns: 56,
+  elapsed_ns: 64,
+  ifindex: 72,
+  port: 76,
+  protocol: 78,
+  _pad0: 79,
+} as const;
+
+/** A zeroed PgFloodEvent, the one shape decodePgFloodEvent() fills. */
+export function createPgFloodEvent(): PgFloodEvent {
+  return {
+    hdr: createPgHeader(),
+    kind: 0,
+    family: 0,
+    addr: new Array<number>(16).fill(0),
+    count: 0,
+    threshold: 0,
+    windowNs: 0,
+    elapsedNs: 0,
+    ifindex: 0,
+    port: 0,
+    protocol: 0,
+  };
+}
+
+/**
+ * Decodes struct pg_flood_event at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFloodEvent(view: DataView, offset: number, out: PgFloodEvent): PgFloodEvent {
+  if (offset < 0 || offset + 80 > view.byteLength) {
+    throw new RangeError(`pg_flood_event: 80 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  decodePgHeader(view, offset, out.hdr);
+  out.kind = view.getUint32(offset + 16, true);
+  out.family = view.getUint32(offset + 20, true);
+  for (let i = 0; i < 16; i++) {
+    out.addr[i] = view.getUint8(offset + 24 + i * 1);
+  }
+  out.count = readU64(view, offset + 40);
+  out.threshold = readU64(view, offset + 48);
+  out.windowNs = readU64(view, offset + 56);
+  out.elapsedNs = readU64(view, offset + 64);
+  out.ifindex = view.getUint32(offset + 72, true);
+  out.port = view.getUint16(offset + 76, true);
+  out.protocol = view.getUint8(offset + 78);
+  return out;
+}
+
+/** struct pg_flood_key (16 bytes). */
+export interface PgFloodKey {
+  /** pg_flood_key.addr @0: u8[16] */
+  addr: number[];
+}
+
+/** sizeof(struct pg_flood_key) */
+export const PG_FLOOD_KEY_SIZE = 16;
+/** offsetof(struct pg_flood_key, field), by C field name. */
+export const PG_FLOOD_KEY_OFFSET = {
+  addr: 0,
+} as const;
+
+/** A zeroed PgFloodKey, the one shape decodePgFloodKey() fills. */
+export function createPgFloodKey(): PgFloodKey {
+  return {
+    addr: new Array<number>(16).fill(0),
+  };
+}
+
+/**
+ * Decodes struct pg_flood_key at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFloodKey(view: DataView, offset: number, out: PgFloodKey): PgFloodKey {
+  if (offset < 0 || offset + 16 > view.byteLength) {
+    throw new RangeError(`pg_flood_key: 16 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  for (let i = 0; i < 16; i++) {
+    out.addr[i] = view.getUint8(offset + i * 1);
+  }
+  return out;
+}
+
+/** struct pg_flood_lpm (20 bytes). */
+export interface PgFloodLpm {
+  /** pg_flood_lpm.prefixlen @0: u32 */
+  prefixlen: number;
+  /** pg_flood_lpm.addr @4: u8[16] */
+  addr: number[];
+}
+
+/** sizeof(struct pg_flood_lpm) */
+export const PG_FLOOD_LPM_SIZE = 20;
+/** offsetof(struct pg_flood_lpm, field), by C field name. */
+export const PG_FLOOD_LPM_OFFSET = {
+  prefixlen: 0,
+  addr: 4,
+} as const;
+
+/** A zeroed PgFloodLpm, the one shape decodePgFloodLpm() fills. */
+export function createPgFloodLpm(): PgFloodLpm {
+  return {
+    prefixlen: 0,
+    addr: new Array<number>(16).fill(0),
+  };
+}
+
+/**
+ * Decodes struct pg_flood_lpm at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFloodLpm(view: DataView, offset: number, out: PgFloodLpm): PgFloodLpm {
+  if (offset < 0 || offset + 20 > view.byteLength) {
+    throw new RangeError(`pg_flood_lpm: 20 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.prefixlen = view.getUint32(offset, true);
+  for (let i = 0; i < 16; i++) {
+    out.addr[i] = view.getUint8(offset + 4 + i * 1);
+  }
+  return out;
+}
+
+/** struct pg_flood_src (184 bytes). */
+export interface PgFloodSrc {
+  /** pg_flood_src.window_start @0: u64; exact below 2^53 */
+  windowStart: number;
+  /** pg_flood_src.packets @8: u64; exact below 2^53 */
+  packets: number;
+  /** pg_flood_src.syns @16: u64; exact below 2^53 */
+  syns: number;
+  /** pg_flood_src.udp @24: u64; exact below 2^53 */
+  udp: number;
+  /** pg_flood_src.ports @32: u64; exact below 2^53 */
+  ports: number;
+  /** pg_flood_src.dropped @40: u64; exact below 2^53 */
+  dropped: number;
+  /** pg_flood_src.alerted @48: u32 */
+  alerted: number;
+  /** pg_flood_src.ports_seen @56: u64[16] */
+  portsSeen: number[];
+}
+
+/** sizeof(struct pg_flood_src) */
+export const PG_FLOOD_SRC_SIZE = 184;
+/** offsetof(struct pg_flood_src, field), by C field name. */
+export const PG_FLOOD_SRC_OFFSET = {
+  window_start: 0,
+  packets: 8,
+  syns: 16,
+  udp: 24,
+  ports: 32,
+  dropped: 40,
+  alerted: 48,
+  _pad: 52,
+  ports_seen: 56,
+} as const;
+
+/** A zeroed PgFloodSrc, the one shape decodePgFloodSrc() fills. */
+export function createPgFloodSrc(): PgFloodSrc {
+  return {
+    windowStart: 0,
+    packets: 0,
+    syns: 0,
+    udp: 0,
+    ports: 0,
+    dropped: 0,
+    alerted: 0,
+    portsSeen: new Array<number>(16).fill(0),
+  };
+}
+
+/**
+ * Decodes struct pg_flood_src at `offset` of `view` into `out` (allocates only strings).
+ * Throws RangeError when the record does not fit in the view.
+ */
+export function decodePgFloodSrc(view: DataView, offset: number, out: PgFloodSrc): PgFloodSrc {
+  if (offset < 0 || offset + 184 > view.byteLength) {
+    throw new RangeError(`pg_flood_src: 184 bytes at ${offset} exceed ${view.byteLength}`);
+  }
+  out.windowStart = readU64(view, offset);
+  out.packets = readU64(view, offset + 8);
+  out.syns = readU64(view, offset + 16);
+  out.udp = readU64(view, offset + 24);
+  out.ports = readU64(view, offset + 32);
+  out.dropped = readU64(view, offset + 40);
+  out.alerted = view.getUint32(offset + 48, true);
+  for (let i = 0; i < 16; i++) {
+    out.portsSeen[i] = readU64(view, offset + 56 + i * 8);
+  }
   return out;
 }
 
@@ -2884,6 +3203,62 @@ export const RECORD_LAYOUT: Readonly<Record<string, { readonly size: number; rea
       { name: 'any', offset: 272, size: 32 },
       { name: 'allow', offset: 304, size: 32 },
       { name: 'path_key', offset: 336, size: 16 },
+    ],
+  },
+  pg_flood_config: {
+    size: 32,
+    fields: [
+      { name: 'window_ns', offset: 0, size: 8 },
+      { name: 'packets', offset: 8, size: 4 },
+      { name: 'syns', offset: 12, size: 4 },
+      { name: 'udp', offset: 16, size: 4 },
+      { name: 'ports', offset: 20, size: 4 },
+      { name: 'drop', offset: 24, size: 4 },
+      { name: '_pad', offset: 28, size: 4 },
+    ],
+  },
+  pg_flood_event: {
+    size: 80,
+    fields: [
+      { name: 'hdr', offset: 0, size: 16 },
+      { name: 'kind', offset: 16, size: 4 },
+      { name: 'family', offset: 20, size: 4 },
+      { name: 'addr', offset: 24, size: 16 },
+      { name: 'count', offset: 40, size: 8 },
+      { name: 'threshold', offset: 48, size: 8 },
+      { name: 'window_ns', offset: 56, size: 8 },
+      { name: 'elapsed_ns', offset: 64, size: 8 },
+      { name: 'ifindex', offset: 72, size: 4 },
+      { name: 'port', offset: 76, size: 2 },
+      { name: 'protocol', offset: 78, size: 1 },
+      { name: '_pad0', offset: 79, size: 1 },
+    ],
+  },
+  pg_flood_key: {
+    size: 16,
+    fields: [
+      { name: 'addr', offset: 0, size: 16 },
+    ],
+  },
+  pg_flood_lpm: {
+    size: 20,
+    fields: [
+      { name: 'prefixlen', offset: 0, size: 4 },
+      { name: 'addr', offset: 4, size: 16 },
+    ],
+  },
+  pg_flood_src: {
+    size: 184,
+    fields: [
+      { name: 'window_start', offset: 0, size: 8 },
+      { name: 'packets', offset: 8, size: 8 },
+      { name: 'syns', offset: 16, size: 8 },
+      { name: 'udp', offset: 24, size: 8 },
+      { name: 'ports', offset: 32, size: 8 },
+      { name: 'dropped', offset: 40, size: 8 },
+      { name: 'alerted', offset: 48, size: 4 },
+      { name: '_pad', offset: 52, size: 4 },
+      { name: 'ports_seen', offset: 56, size: 128 },
     ],
   },
   pg_fork_event: {

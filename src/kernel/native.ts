@@ -86,6 +86,12 @@ export interface NativeRingBufferStats {
   pollErrors: number;
 }
 
+/** BPF_PROG_TEST_RUN result: the program's return value and the kernel's mean ns per run. */
+export interface NativeTestRun {
+  retval: number;
+  durationNs: number;
+}
+
 /** Attach kinds understood by linkAttach. */
 export enum AttachKind {
   Auto = 0,
@@ -111,6 +117,7 @@ export interface NativeAddon {
   objectStats(obj: ObjectHandle): NativeObjectStats;
   objectPrograms(obj: ObjectHandle): NativeProgramInfo[];
   objectMaps(obj: ObjectHandle): NativeMapInfo[];
+  objectTestRun(obj: ObjectHandle, program: string, data: Buffer, repeat: number): NativeTestRun;
   objectClose(obj: ObjectHandle): void;
   programRunStats(fd: number): NativeProgramRunStats | null;
   /** BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): an fd that keeps run-time counting on while open. */
