@@ -25,8 +25,12 @@ export interface PatchStatus {
   affected: Affected;
   /** Why, per component (kernel, packages). */
   reasons: string[];
-  /** The policy's summary here: enforced, degraded, audit, unsupported; "none" without a policy; "refused" when it cannot load. */
-  enforcement: AttestState | 'none' | 'refused';
+  /**
+   * The policy's summary here: enforced, degraded, audit, unsupported;
+   * "detect" with detection rules only, "none" with neither; "refused" when
+   * the policy cannot load on this kernel.
+   */
+  enforcement: AttestState | 'detect' | 'none' | 'refused';
   /** One line per rule of its policy: "vp-cve-2019-5736/runtime-binary-write: degraded (…)". */
   rules: string[];
   /** What this build lacks to cut the path fully. */
@@ -39,6 +43,8 @@ export function patchStatus(pack: PatchPack, facts: NodeFacts, caps: Capabilitie
   return pack.entries.map((e) => {
     const a = assessEntry(e, facts);
     const { enforcement, rules } = attestEntry(e, caps);
+    for (const r of e.detect)
+      rules.push(`detect: rule "${r}" (${pack.rulesFile ?? 'rules.yaml'}, load with --rules)`);
     return {
       id: e.id,
       cve: e.cve,
@@ -54,7 +60,7 @@ export function patchStatus(pack: PatchPack, facts: NodeFacts, caps: Capabilitie
 }
 
 function attestEntry(e: PatchEntry, caps: Capabilities): Pick<PatchStatus, 'enforcement' | 'rules'> {
-  if (e.policies.length === 0) return { enforcement: 'none', rules: [] };
+  if (e.policies.length === 0) return { enforcement: e.detect.length > 0 ? 'detect' : 'none', rules: [] };
   const rules: string[] = [];
   const states = [];
   for (const p of e.policies) {
@@ -93,7 +99,11 @@ export function selectEntries(
       continue;
     }
     if (e.policies.length === 0) {
-      skipped.push({ id: e.id, why: `no policy in this build: ${e.missing ?? 'nothing can see the path'}` });
+      const rules = e.detect.length > 0 ? `; its detection rules are in the pack's rules.yaml (--rules)` : '';
+      skipped.push({
+        id: e.id,
+        why: `no policy in this build${rules}: ${e.missing ?? 'nothing can see the path'}`,
+      });
       continue;
     }
     entries.push(e);

@@ -8,6 +8,7 @@ import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { packageRoot } from '../kernel/native.js';
 import { loadPolicyPath } from '../policy/load.js';
 import type { Policy } from '../policy/types.js';
+import { loadRules } from '../rules/index.js';
 import { parseDebianVersion } from './debian-version.js';
 
 /** Kernel versions an entry affects: upstream numbers ("5.10.93"). */
@@ -52,6 +53,8 @@ export interface PatchEntry {
   policyFile?: string;
   /** Its policies (one per file, validated with the Policy loader). */
   policies: Policy[];
+  /** Detection rules of the pack's rules file (rules.yaml beside it) for what no kernel rule sees. */
+  detect: string[];
   /** The test reproducing the exploit's steps. */
   test: string;
 }
@@ -59,6 +62,8 @@ export interface PatchEntry {
 export interface PatchPack {
   name: string;
   file: string;
+  /** The pack's detection rules (rules.yaml beside the pack), when it has any. */
+  rulesFile?: string;
   entries: PatchEntry[];
 }
 
@@ -80,7 +85,18 @@ export function defaultPackPath(): string {
 }
 
 const KERNEL_VERSION = /^[0-9]+(\.[0-9]+){1,2}$/;
-const ENTRY_FIELDS = ['id', 'cve', 'title', 'affects', 'path', 'breaks', 'missing', 'policy', 'test'];
+const ENTRY_FIELDS = [
+  'id',
+  'cve',
+  'title',
+  'affects',
+  'path',
+  'breaks',
+  'missing',
+  'policy',
+  'detect',
+  'test',
+];
 const KERNEL_FIELDS = ['introduced', 'fixed', 'stable', 'debian'];
 const PACKAGE_FIELDS = ['names', 'introduced', 'fixed', 'debian', 'files'];
 
@@ -152,6 +168,16 @@ export function loadPatchPack(path: string = defaultPackPath()): PatchPack {
   const meta = obj(top.metadata, ['metadata'], ['name']);
   const name = str(meta, 'name', ['metadata']) as string;
   if (!Array.isArray(top.entries) || top.entries.length === 0) fail(['entries'], 'must be a non-empty list');
+  const rulesPath = join(dirname(file), 'rules.yaml');
+  let ruleNames = new Set<string>();
+  if (existsSync(rulesPath)) {
+    try {
+      const set = loadRules([{ path: rulesPath, text: readFileSync(rulesPath, 'utf8') }]);
+      ruleNames = new Set(set.rules().map((r) => r.name));
+    } catch (err) {
+      throw new PatchPackError(shown, 0, '', `rules.yaml does not load: ${(err as Error).message}`);
+    }
+  }
   const entries: PatchEntry[] = [];
   const seen = new Set<string>();
   const policyNames = new Set<string>();
@@ -241,6 +267,12 @@ export function loadPatchPack(path: string = defaultPackPath()): PatchPack {
         policyNames.add(pol.metadata.name);
       }
     }
+    const detect =
+      list(o, 'detect', p, (r) => {
+        if (!ruleNames.has(r)) throw new Error(`no rule ${JSON.stringify(r)} in ${rulesPath}`);
+      }) ?? [];
+    if (policies.length === 0 && detect.length === 0 && o.missing === undefined)
+      fail(p, 'an entry without policy or detect must say what is missing');
     entries.push({
       id,
       cve,
@@ -251,9 +283,15 @@ export function loadPatchPack(path: string = defaultPackPath()): PatchPack {
       missing: str(o, 'missing', p, false),
       policyFile,
       policies,
+      detect,
       test: str(o, 'test', p) as string,
     });
   }
   if (isSeq(doc.contents) || !isMap(doc.contents)) fail([], 'must be a mapping');
-  return { name, file: shown, entries };
+  return {
+    name,
+    file: shown,
+    rulesFile: existsSync(rulesPath) ? relative(process.cwd(), resolve(rulesPath)) || rulesPath : undefined,
+    entries,
+  };
 }
