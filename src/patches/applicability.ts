@@ -132,6 +132,11 @@ export function assessKernel(k: KernelRange, facts: KernelFacts): { affected: Af
   return { affected: 'yes', reason: `${name} is ${below}` };
 }
 
+/** A stable-update version without its suite suffix: 0.105-31+deb11u1 → 0.105-31. */
+function suiteBase(v: string): string {
+  return v.replace(/\+deb[0-9]+u[0-9]+$/, '');
+}
+
 export function assessPackage(p: PackageRange, facts: NodeFacts): { affected: Affected; reason: string } {
   const found = (p.files ?? []).find((f) => facts.exists(f));
   const label = p.names.join('/');
@@ -160,10 +165,15 @@ export function assessPackage(p: PackageRange, facts: NodeFacts): { affected: Af
     return { affected: 'no', reason: `${what} is older than the bug (${p.introduced})` };
   if (p.fixed !== undefined && compareDebianVersions(up, p.fixed) >= 0)
     return { affected: 'no', reason: `${what} has the fix (${p.fixed})` };
-  const backport = (p.debian ?? []).find((d) => {
-    const b = parseDebianVersion(d);
-    return b.epoch === pv.epoch && b.upstream === up;
-  });
+  // Several suites may patch one upstream version (buster 0.105-25+deb10u1,
+  // bullseye 0.105-31+deb11u1): the fix that counts is the one of the newest
+  // suite package this version is built on (its version without +debNuM).
+  const backport = (p.debian ?? [])
+    .filter((d) => {
+      const b = parseDebianVersion(d);
+      return b.epoch === pv.epoch && b.upstream === up && compareDebianVersions(suiteBase(d), version) <= 0;
+    })
+    .sort((a, b) => compareDebianVersions(suiteBase(b), suiteBase(a)))[0];
   if (backport !== undefined) {
     if (compareDebianVersions(version, backport) >= 0)
       return { affected: 'no', reason: `${what} has the fix (Debian ${backport})` };
