@@ -3,7 +3,7 @@
 // this node (affected? enforceable here?), applied to the running agent as
 // ordinary policies in one all-or-nothing request.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { PolicyStatus } from '../agent.js';
 import { controlRequest, socketPath } from '../api/control.js';
 import { capabilitiesOf } from '../enforce/attest.js';
@@ -99,9 +99,8 @@ export async function patchesCommand(
       }
       if (opts.dryRun) return 0;
       // One request: the agent applies every chosen policy or none.
-      const base = dirname(join(process.cwd(), pack.file));
       const text = entries
-        .map((e) => readFileSync(join(base, e.policyFile as string), 'utf8'))
+        .map((e) => readFileSync(join(pack.dir, e.policyFile as string), 'utf8'))
         .join('\n---\n');
       const res = (await controlRequest(socket, 'POST', '/v1/policies?file=patches', text)) as {
         applied: string[];

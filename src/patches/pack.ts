@@ -61,7 +61,10 @@ export interface PatchEntry {
 
 export interface PatchPack {
   name: string;
+  /** The pack file as shown in messages (relative to the working directory). */
   file: string;
+  /** Absolute directory of the pack: its policy files are relative to it. */
+  dir: string;
   /** The pack's detection rules (rules.yaml beside the pack), when it has any. */
   rulesFile?: string;
   entries: PatchEntry[];
@@ -291,6 +294,7 @@ export function loadPatchPack(path: string = defaultPackPath()): PatchPack {
   return {
     name,
     file: shown,
+    dir: dirname(resolve(file)),
     rulesFile: existsSync(rulesPath) ? relative(process.cwd(), resolve(rulesPath)) || rulesPath : undefined,
     entries,
   };
