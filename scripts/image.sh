@@ -41,7 +41,7 @@ out=build/image
 archive=$out/$name.oci.tar
 
 # The release is rebuilt only when a file it is made from changed since it was packed.
-if [ -s "$tarball" ] && [ -z "$(find bin src bpf native policies rules proto deploy docs/install.md \
+if [ -s "$tarball" ] && [ -z "$(find bin src bpf native policies rules patches proto deploy docs/install.md \
 	package.json package-lock.json binding.gyp scripts/release.sh -type f -newer "$tarball" 2>/dev/null | head -n 1)" ]; then
 	say "reusing $tarball (newer than its inputs)"
 else

@@ -48,7 +48,7 @@ chmod 0755 "$stage/bin/peregrine.js"
 done
 cp build/bpf/*.bpf.o "$stage/build/bpf/"
 cp build/Release/peregrine_native.node "$stage/build/Release/"
-cp -R policies rules proto "$stage/"
+cp -R policies rules patches proto "$stage/"
 cp deploy/systemd/peregrine.service "$stage/deploy/systemd/"
 cp deploy/install.sh deploy/uninstall.sh "$stage/"
 chmod 0755 "$stage/install.sh" "$stage/uninstall.sh"

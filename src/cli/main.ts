@@ -7,6 +7,7 @@ import { loadFloodFile } from '../sensors/flood/config.js';
 import { containersCommand } from './containers.js';
 import { EXIT_OK, EXIT_USAGE } from './exit.js';
 import { learnCommand } from './learn.js';
+import { patchesCommand } from './patches.js';
 import { eventsCommand, policyCommand } from './policy.js';
 import { replayCommand, rulesValidateCommand } from './rules.js';
 import { runCommand } from './run.js';
@@ -61,6 +62,10 @@ commands:
               --name NAME             policy name (default learned-<workload>)
               --max-denials N --window D   safety net: back to monitor after N actions within D (10, 60s)
               --socket PATH           learn through the agent on this socket (default); --standalone: own sensors
+  patches   list [--json] | apply --affected|--all|ID... [--dry-run] | delete --all|ID...
+              the virtual-patch pack (docs/patches.md): list says per entry whether this node is
+              affected and what this kernel can enforce; apply sends the chosen policies to the agent
+              --pack PATH             another pack (default: the pack shipped in patches/)
   events    follow the running agent's events
               --output json|compact   --kind KIND (repeatable, a prefix like "file" works)
               --pid PID   --policy NAME
@@ -120,6 +125,29 @@ export async function main(argv: string[]): Promise<number> {
       const args = positionals.slice(1);
       if (values.json === true) args.push('--json');
       return policyCommand(positionals[0], args, values.socket);
+    }
+    case 'patches': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        options: {
+          socket: { type: 'string' },
+          pack: { type: 'string' },
+          json: { type: 'boolean', default: false },
+          affected: { type: 'boolean', default: false },
+          all: { type: 'boolean', default: false },
+          'dry-run': { type: 'boolean', default: false },
+        },
+        allowPositionals: true,
+        strict: true,
+      });
+      return patchesCommand(positionals[0], positionals.slice(1), {
+        pack: values.pack,
+        socket: values.socket,
+        json: values.json === true,
+        affected: values.affected === true,
+        all: values.all === true,
+        dryRun: values['dry-run'] === true,
+      });
     }
     case 'events': {
       const { values } = parseArgs({
