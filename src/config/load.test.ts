@@ -59,7 +59,7 @@ test('bad values, missing options, duplicate names and shared spool directories 
   );
   assert.throws(
     () => loadConfigText('outputs:\n  - name: a\n    type: kafka\n', 'c.yaml'),
-    /c\.yaml:3: outputs\[0\]\.type: must be one of file, syslog, webhook; got "kafka"/,
+    /c\.yaml:3: outputs\[0\]\.type: must be one of elasticsearch, file, loki, otlp, syslog, webhook; got "kafka"/,
   );
   const two = (extra: string) =>
     `outputs:\n  - name: a\n    type: file\n    options: {path: /x}\n${extra}\n  - name: a\n    type: file\n    options: {path: /y}\n${extra}\n`;
