@@ -5,7 +5,8 @@
 // line each, and the run goes on without it; the exit code then says degraded.
 import { createWriteStream } from 'node:fs';
 import { Agent, type AgentOptions, type DegradedStatus } from '../agent.js';
-import { loadConfigFile, parseOutputFlag } from '../config/load.js';
+import type { ApiOptions } from '../api/http.js';
+import { type AgentConfig, loadConfigFile, parseOutputFlag } from '../config/load.js';
 import { inClusterConfig, KubeClient } from '../k8s/client.js';
 import { PolicyController } from '../k8s/policies.js';
 import { loadDefaultPolicy, loadPolicyPath, loadPolicyText } from '../policy/load.js';
@@ -39,10 +40,10 @@ export interface RunOptions
 }
 
 /** The outputs of the config file and the --sink flags, checked (names unique across both). */
-export function outputConfigs(opts: Pick<RunOptions, 'configPath' | 'sinkSpecs'>): OutputConfig[] {
-  const configs = opts.configPath !== undefined ? loadConfigFile(opts.configPath).outputs : [];
+export function outputConfigs(config: AgentConfig | undefined, sinkSpecs: string[] = []): OutputConfig[] {
+  const configs = [...(config?.outputs ?? [])];
   const taken = new Set(configs.map((c) => c.name));
-  for (const spec of opts.sinkSpecs ?? []) {
+  for (const spec of sinkSpecs) {
     const cfg = parseOutputFlag(spec, taken);
     if (taken.has(cfg.name)) throw new Error(`--sink ${spec}: an output named ${cfg.name} exists already`);
     taken.add(cfg.name);
@@ -51,10 +52,37 @@ export function outputConfigs(opts: Pick<RunOptions, 'configPath' | 'sinkSpecs'>
   return configs;
 }
 
+/**
+ * The API's options: the config file's `api:` section under the flags. `--api off`
+ * wins; a flag given replaces that field; the default address is taken only when
+ * neither names one (and then, as without a config file, a busy port is not fatal).
+ */
+export function apiConfig(
+  flags: ApiOptions | undefined,
+  file: ApiOptions | undefined,
+): ApiOptions | undefined {
+  if (flags === undefined || file === undefined) return flags;
+  const listenGiven = flags.bestEffort !== true;
+  return {
+    ...file,
+    listen: listenGiven ? flags.listen : (file.listen ?? flags.listen),
+    bestEffort: !listenGiven && file.listen === undefined,
+    tokenFile: flags.tokenFile ?? file.tokenFile,
+    tls: flags.tls ?? file.tls,
+    metrics: {
+      ...file.metrics,
+      ...(flags.metrics?.enabled === false ? { enabled: false } : {}),
+      ...(flags.metrics?.programRunTime === true ? { programRunTime: true } : {}),
+    },
+  };
+}
+
 export async function runCommand(opts: RunOptions): Promise<number> {
   // Read before anything loads: outside a pod --kubernetes fails at once, with nothing attached.
   const kube = opts.kubernetes === true ? new KubeClient(inClusterConfig()) : undefined;
-  const outputConfigList = outputConfigs(opts);
+  const config = opts.configPath !== undefined ? loadConfigFile(opts.configPath) : undefined;
+  const outputConfigList = outputConfigs(config, opts.sinkSpecs);
+  const api = apiConfig(opts.api, config?.api);
   const loadOpts = { defaultMode: opts.defaultMode };
   let policies: Policy[] =
     opts.policyPaths.length > 0
@@ -80,6 +108,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       : undefined;
   const agent = new Agent({
     ...opts,
+    api,
     outputs,
     policies,
     parsePolicies: (text, file) => loadPolicyText(text, file, loadOpts),

@@ -39,8 +39,8 @@ test('an unknown field is an error naming the file, its line and the field; noth
       ),
   );
   assert.throws(
-    () => loadConfigText('outputs: []\napi:\n  port: 1\n', 'a.yaml'),
-    /a\.yaml:2: api: unknown field/,
+    () => loadConfigText('outputs: []\napis:\n  port: 1\n', 'a.yaml'),
+    /a\.yaml:2: apis: unknown field/,
   );
   assert.throws(
     () =>

@@ -2,16 +2,20 @@
 // The agent config file: YAML checked against src/config/schema.ts and a few
 // rules a schema cannot say (unique names), every problem located by file,
 // line and field. A file with any error is rejected whole: nothing starts.
+
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { ApiOptions } from '../api/http.js';
 import type { OutputConfig } from '../sinks/output.js';
 import { configSchema } from './schema.js';
 
 /** What the config file configures (each section optional). */
 export interface AgentConfig {
   outputs: OutputConfig[];
+  /** The HTTP API and metrics (docs/api.md); flags given on the command line override it field by field. */
+  api?: ApiOptions;
 }
 
 export interface ConfigProblem {
@@ -86,7 +90,7 @@ export function loadConfigText(text: string, file: string): AgentConfig {
       problems.sort((a, b) => a.line - b.line),
     );
   const cfg = data as Partial<AgentConfig>;
-  return { outputs: cfg.outputs ?? [] };
+  return { outputs: cfg.outputs ?? [], api: cfg.api };
 }
 
 interface Issue {

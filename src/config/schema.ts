@@ -2,6 +2,7 @@
 // The JSON Schema of the agent config file (`peregrine run --config FILE`;
 // docs/config.schema.json is the published copy). Each top-level section is
 // one entry of CONFIG_SECTIONS, independent of the others.
+import { API_OPTIONS_SCHEMA } from '../api/http.js';
 import { PRIORITIES } from '../sinks/filter.js';
 import { OUTPUT_TYPES } from '../sinks/registry.js';
 
@@ -86,6 +87,7 @@ function outputSchema(): Schema {
 export function configSections(): Record<string, Schema> {
   return {
     outputs: { type: 'array', items: outputSchema() },
+    api: API_OPTIONS_SCHEMA,
   };
 }
 
