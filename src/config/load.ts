@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { ApiOptions } from '../api/http.js';
 import type { OutputConfig } from '../sinks/output.js';
 import { configSchema } from './schema.js';
+import { formatPath, locate, type Seg } from './yaml-path.js';
 
 /** What the config file configures (each section optional). */
 export interface AgentConfig {
@@ -41,8 +42,6 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
-
-type Seg = string | number;
 
 let validator: ValidateFunction | undefined;
 
@@ -177,45 +176,6 @@ function fromAjv(e: ErrorObject): Issue | undefined {
     default:
       return { path, reason: e.message ?? e.keyword, atKey: false };
   }
-}
-
-/** "outputs[0].options.url". */
-export function formatPath(path: readonly Seg[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
-}
-
-/** 1-based line of the node at `path` (a field's key line); the nearest existing ancestor's otherwise. */
-function locate(doc: Document, lc: LineCounter, path: readonly Seg[], atKey: boolean): number {
-  let node: unknown = doc.contents;
-  let line = lineOf(lc, node) || 1;
-  for (let i = 0; i < path.length; i++) {
-    const seg = path[i];
-    if (isMap(node)) {
-      const pair = node.items.find(
-        (p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg),
-      );
-      if (pair === undefined) return line;
-      line = lineOf(lc, pair.key) || line;
-      if (atKey && i === path.length - 1) return line;
-      node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      node = node.items[seg];
-      if (node === undefined) return line;
-      line = lineOf(lc, node) || line;
-    } else return line;
-  }
-  return line;
-}
-
-function lineOf(lc: LineCounter, node: unknown): number {
-  const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-  return range ? lc.linePos(range[0]).line : 0;
 }
 
 function lowerFirst(s: string): string {
